@@ -1,0 +1,351 @@
+//! The bump core: one region, one bump pointer, and the scope frames that make resets checked.
+//!
+//! Owns every decision about where a block goes and when bytes come back: the fast path
+//! (`alloc`), LIFO frees, in-place `realloc` of the last block, uncounted host buffers, checkpoints
+//! and checked resets, and the counters behind [`Stats`].
+//!
+//! Must never: lock, claim `Sync`, allocate, panic (the global wrapper calls it with its lock held;
+//! all arithmetic is checked or provably in range), or reclaim a range that still has a live block.
+//!
+//! Memory is addressed as *offsets* from the region base; pointers are made with `wrapping_add` on
+//! the base the region returned, so they keep its provenance (Miri checks this).
+
+use core::alloc::Layout;
+use core::ptr;
+
+use crate::region::{MIN_ALIGN, Region};
+use crate::scope::{Checkpoint, CheckpointError, Frames, Reset};
+use crate::stats::Stats;
+
+/// The first offset handed out. Offsets are the native ABI handles and 0 means "none", so the
+/// first word of every region is reserved.
+pub(crate) const FIRST_OFFSET: usize = MIN_ALIGN;
+
+/// Byte written over reclaimed memory in debug builds (and with the `poison` feature).
+pub const POISON_BYTE: u8 = 0xDE;
+
+/// Rounds a size up to [`MIN_ALIGN`]; zero-sized requests take one word so that no two blocks share
+/// an address. `None` on overflow.
+#[inline(always)]
+fn round_size(size: usize) -> Option<usize> {
+    Some((size.checked_add(MIN_ALIGN - 1)? & !(MIN_ALIGN - 1)).max(MIN_ALIGN))
+}
+
+/// Single-threaded bump allocator over one [`Region`].
+pub struct Bump<G: Region> {
+    region: G,
+    base: *mut u8,
+    /// Next free offset. Invariant: `FIRST_OFFSET <= top <= end`, both multiples of 8.
+    top: usize,
+    end: usize,
+    frames: Frames,
+    high_water: usize,
+    resets: u64,
+    kept: u64,
+    failed: u64,
+    refused: u64,
+}
+
+impl<G: Region> Bump<G> {
+    /// A core over `region`; nothing is asked of the region until the first allocation.
+    pub const fn new(region: G) -> Self {
+        Bump {
+            region,
+            base: ptr::null_mut(),
+            top: FIRST_OFFSET,
+            end: FIRST_OFFSET,
+            frames: Frames::new(FIRST_OFFSET),
+            high_water: FIRST_OFFSET,
+            resets: 0,
+            kept: 0,
+            failed: 0,
+            refused: 0,
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn region_mut(&mut self) -> &mut G {
+        &mut self.region
+    }
+
+    /// False only while the region waits for memory its owner must provide.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.region.is_ready()
+    }
+
+    /// Allocates a counted block: it is live until `dealloc`. Null on failure.
+    #[inline(always)]
+    pub fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        // A Layout's size is at most isize::MAX, so adding 7 cannot overflow.
+        let rounded = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
+        let offset = self.top;
+        if layout.align() <= MIN_ALIGN && rounded <= self.end - offset {
+            self.top = offset + rounded;
+            self.frames.count_alloc();
+            return self.base.wrapping_add(offset);
+        }
+        match self.alloc_slow(layout.size(), layout.align(), usize::MAX) {
+            Some(offset) => {
+                self.frames.count_alloc();
+                self.base.wrapping_add(offset)
+            }
+            None => ptr::null_mut(),
+        }
+    }
+
+    /// Allocates an uncounted host buffer (valid until the next reset) whose end stays at or below
+    /// `max_end`. Returns its offset, or `None` (and nothing changes) if it does not fit.
+    pub fn alloc_transient(&mut self, size: usize, max_end: usize) -> Option<usize> {
+        self.alloc_slow(size, MIN_ALIGN, max_end)
+    }
+
+    /// Places a block of `size` bytes aligned to `align` (a power of two), growing the region if
+    /// needed. Commits only on success.
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self, size: usize, align: usize, max_end: usize) -> Option<usize> {
+        let placed = self.place(size, align).filter(|&(_, new_top)| new_top <= max_end);
+        let Some((mut offset, mut new_top)) = placed else {
+            self.failed += 1;
+            return None;
+        };
+        if new_top > self.end {
+            let had_memory = self.end > FIRST_OFFSET;
+            let Some((base, end)) = self.region.grow(new_top) else {
+                if self.region.is_ready() {
+                    self.failed += 1;
+                }
+                return None;
+            };
+            self.base = base;
+            self.end = end;
+            if !had_memory {
+                // The base just became known: alignment padding depends on it.
+                match self.place(size, align).filter(|&(_, t)| t <= self.end && t <= max_end) {
+                    Some(placed) => (offset, new_top) = placed,
+                    None => {
+                        self.failed += 1;
+                        return None;
+                    }
+                }
+            }
+        }
+        self.top = new_top;
+        Some(offset)
+    }
+
+    /// Where a block would go: its offset and the new top. `None` on arithmetic overflow.
+    fn place(&self, size: usize, align: usize) -> Option<(usize, usize)> {
+        let addr = self.base.addr().checked_add(self.top)?;
+        let padding = addr.wrapping_neg() & align.wrapping_sub(1).max(MIN_ALIGN - 1);
+        let offset = self.top.checked_add(padding)?;
+        let new_top = offset.checked_add(round_size(size)?)?;
+        Some((offset, new_top))
+    }
+
+    /// Offset of `ptr` in the region; out-of-region pointers give an offset at or past `top`.
+    #[inline(always)]
+    fn offset_of(&self, ptr: *mut u8) -> usize {
+        ptr.addr().wrapping_sub(self.base.addr())
+    }
+
+    /// Frees a counted block. The last block's bytes come back at once; others at the next reset.
+    /// Pointers that are not in the used part of the region are ignored.
+    #[inline(always)]
+    pub fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        let offset = self.offset_of(ptr);
+        if offset >= self.top || offset < FIRST_OFFSET {
+            return;
+        }
+        self.frames.count_free(offset);
+        let rounded = round_size(layout.size()).unwrap_or(usize::MAX);
+        if offset.checked_add(rounded) == Some(self.top) && offset >= self.frames.current_start() {
+            self.reclaim_to(offset);
+        }
+    }
+
+    /// Resizes a counted block: in place when it is the last block of the innermost scope or when it
+    /// shrinks, otherwise by allocate, copy and free. Null (and the old block untouched) on failure.
+    ///
+    /// # Safety
+    /// `ptr` must be a live counted block of this core allocated with `layout`.
+    #[inline]
+    pub unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let offset = self.offset_of(ptr);
+        let (Some(old_rounded), Some(new_rounded)) =
+            (round_size(layout.size()), round_size(new_size))
+        else {
+            self.failed += 1;
+            return ptr::null_mut();
+        };
+        let is_last = offset.checked_add(old_rounded) == Some(self.top)
+            && offset >= self.frames.current_start();
+        if is_last {
+            if new_rounded <= self.end - offset {
+                if new_rounded < old_rounded {
+                    self.note_high_water();
+                }
+                self.top = offset + new_rounded;
+                return ptr;
+            }
+            return self.grow_last_slow(ptr, offset, new_rounded);
+        }
+        if new_rounded <= old_rounded {
+            return ptr;
+        }
+        self.move_block(ptr, layout, new_size)
+    }
+
+    #[cold]
+    fn grow_last_slow(&mut self, ptr: *mut u8, offset: usize, new_rounded: usize) -> *mut u8 {
+        let new_top = offset.checked_add(new_rounded);
+        match new_top.and_then(|t| self.region.grow(t).map(|grown| (t, grown))) {
+            Some((new_top, (_, end))) => {
+                // The region had memory (it holds `ptr`), so its base did not move.
+                self.end = end;
+                self.top = new_top;
+                ptr
+            }
+            None => {
+                self.failed += 1;
+                ptr::null_mut()
+            }
+        }
+    }
+
+    #[cold]
+    fn move_block(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            self.failed += 1;
+            return ptr::null_mut();
+        };
+        let new_ptr = self.alloc(new_layout);
+        if !new_ptr.is_null() {
+            // SAFETY: the caller guarantees `ptr` is a live block of `layout.size()` bytes; `new_ptr`
+            // was just placed at or above `top`, so it is a fresh block of `new_size` bytes that
+            // cannot overlap it; both derive from the region base.
+            unsafe { ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size)) };
+            self.dealloc(ptr, layout);
+        }
+        new_ptr
+    }
+
+    /// Opens a scope at the current top. `Err(TooDeep)` when all frames are open.
+    pub fn checkpoint(&mut self, owner: usize) -> Result<Checkpoint, CheckpointError> {
+        self.frames
+            .push(self.top, owner)
+            .ok_or(CheckpointError::TooDeep)
+    }
+
+    /// Checked reset to `cp`: reclaims everything since it if nothing counted there is live,
+    /// otherwise keeps it (see [`Reset::Kept`]). Refuses checkpoints that are not open on this core.
+    pub fn reset_to(&mut self, cp: Checkpoint, owner: usize) -> Reset {
+        let (start, live) = match self.frames.validate(cp, owner) {
+            Ok(found) => found,
+            Err(error) => {
+                self.refused += 1;
+                return Reset::Refused(error);
+            }
+        };
+        self.resets += 1;
+        let bytes = self.top - start;
+        if live == 0 {
+            self.reclaim_to(start);
+            self.frames.truncate_to(cp);
+            Reset::Reclaimed { bytes }
+        } else {
+            self.kept += 1;
+            self.frames.keep(cp, self.top);
+            Reset::Kept { live, bytes }
+        }
+    }
+
+    /// Resets to `cp` and closes it: the end of a scope.
+    pub fn end_scope(&mut self, cp: Checkpoint, owner: usize) -> Reset {
+        let result = self.reset_to(cp, owner);
+        if !matches!(result, Reset::Refused(_)) {
+            self.frames.pop(cp);
+        }
+        result
+    }
+
+    /// Starts a new invocation: a checked reset to the start-of-invocation mark. The first call
+    /// only sets that mark; what was allocated before it (init) is never reclaimed.
+    pub fn reset_invocation(&mut self, owner: usize) -> Reset {
+        match self.frames.invocation_checkpoint(owner) {
+            Some(cp) => self.reset_to(cp, owner),
+            None => {
+                self.resets += 1;
+                self.frames.start_first_invocation(self.top, owner);
+                Reset::Reclaimed { bytes: 0 }
+            }
+        }
+    }
+
+    /// Moves the top back to `cp` without looking at live counts. Refused checkpoints change nothing.
+    ///
+    /// # Safety
+    /// No block allocated since `cp` may be used again, nor freed.
+    pub unsafe fn reset_to_unchecked(&mut self, cp: Checkpoint, owner: usize) -> Reset {
+        match self.frames.validate(cp, owner) {
+            Ok((start, _)) => {
+                self.resets += 1;
+                let bytes = self.top - start;
+                self.reclaim_to(start);
+                self.frames.truncate_to(cp);
+                Reset::Reclaimed { bytes }
+            }
+            Err(error) => {
+                self.refused += 1;
+                Reset::Refused(error)
+            }
+        }
+    }
+
+    /// Moves the top down to `start`, poisoning what it gives back in debug builds.
+    #[inline(always)]
+    fn reclaim_to(&mut self, start: usize) {
+        self.note_high_water();
+        if cfg!(any(debug_assertions, feature = "poison")) && self.top > start {
+            // SAFETY: `start..top` is inside the region (`FIRST_OFFSET <= start <= top <= end`) and
+            // the caller established that nothing in it is in use: it is the block just freed, or a
+            // range whose live count is zero (or whose unchecked reset the caller vouched for), and
+            // host buffers expire at a reset.
+            unsafe {
+                ptr::write_bytes(self.base.wrapping_add(start), POISON_BYTE, self.top - start)
+            };
+        }
+        self.top = start;
+    }
+
+    #[inline(always)]
+    fn note_high_water(&mut self) {
+        self.high_water = self.high_water.max(self.top);
+    }
+
+    /// Base address of the region (0 before it has memory).
+    pub fn base_addr(&self) -> usize {
+        self.base.addr()
+    }
+
+    /// Pointer to `len` bytes at `offset` if they lie in the used part of the region.
+    pub fn used_bytes(&self, offset: usize, len: usize) -> Option<*mut u8> {
+        let end = offset.checked_add(len)?;
+        (offset >= FIRST_OFFSET && end <= self.top).then(|| self.base.wrapping_add(offset))
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            capacity: self.end - FIRST_OFFSET,
+            used: self.top - FIRST_OFFSET,
+            high_water: self.high_water.max(self.top) - FIRST_OFFSET,
+            live: self.frames.total_live(),
+            depth: self.frames.depth(),
+            resets: self.resets,
+            kept: self.kept,
+            failed: self.failed,
+            refused: self.refused,
+        }
+    }
+}
