@@ -94,6 +94,11 @@ impl<'buf> Arena<'buf> {
         report(self.core.reset_to(cp, self.owner))
     }
 
+    /// Checked reset to `cp`, then closes it (see [`GlobalArena::close`](crate::GlobalArena::close)).
+    pub fn close(&mut self, cp: Checkpoint) -> Reset {
+        report(self.core.end_scope(cp, self.owner))
+    }
+
     /// Resets to `cp` without checking live counts.
     ///
     /// # Safety
@@ -107,7 +112,7 @@ impl<'buf> Arena<'buf> {
     pub fn scope<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
         let cp = self.checkpoint();
         let result = f(self);
-        report(self.core.end_scope(cp, self.owner));
+        self.close(cp);
         result
     }
 

@@ -72,6 +72,11 @@ impl GlobalArena<DefaultLock> {
     }
 }
 
+// Nothing panics while the lock is held, so every state another thread or a `catch_unwind` can see
+// is a consistent one.
+impl<R: RawMutex> core::panic::RefUnwindSafe for GlobalArena<R> {}
+impl<R: RawMutex> core::panic::UnwindSafe for GlobalArena<R> {}
+
 impl Default for GlobalArena<DefaultLock> {
     fn default() -> Self {
         Self::new()
@@ -183,6 +188,16 @@ impl<R: RawMutex> GlobalArena<R> {
         report(self.with(|core| core.reset_to(cp, owner)))
     }
 
+    /// Checked reset to `cp`, then closes it: its frame returns to the enclosing scope (what
+    /// [`GlobalArena::scope`] does when its closure returns). Later uses of `cp` are refused.
+    ///
+    /// # Panics
+    /// In debug builds, when `cp` is from another arena or already closed.
+    pub fn close(&self, cp: Checkpoint) -> Reset {
+        let owner = self.owner();
+        report(self.with(|core| core.end_scope(cp, owner)))
+    }
+
     /// Resets to `cp` without checking live counts.
     ///
     /// # Safety
@@ -195,8 +210,17 @@ impl<R: RawMutex> GlobalArena<R> {
 
     /// Runs `f` in a scope: what it allocates and frees again is reclaimed when it returns (or
     /// unwinds); what it leaves live is kept.
+    ///
+    /// Scopes are a stack. When threads share a native `GlobalArena`, their scopes interleave and
+    /// one thread's reset may close a scope another thread opened: nothing live is ever reclaimed
+    /// (the reset is checked), but the closed scope then ends without reclaiming anything. For the
+    /// same reason `scope` never panics: with all [`MAX_FRAMES`](crate::MAX_FRAMES) frames open it
+    /// runs `f` without a frame of its own. Both cases show in [`Stats::refused`].
     pub fn scope<T>(&self, f: impl FnOnce() -> T) -> T {
-        let cp = self.checkpoint();
+        let owner = self.owner();
+        let Ok(cp) = self.with(|core| core.checkpoint(owner)) else {
+            return f();
+        };
         let _end = ScopeEnd { arena: self, cp };
         f()
     }
@@ -281,7 +305,8 @@ struct ScopeEnd<'a, R: RawMutex> {
 impl<R: RawMutex> Drop for ScopeEnd<'_, R> {
     fn drop(&mut self) {
         let owner = self.arena.owner();
-        report(self.arena.with(|core| core.end_scope(self.cp, owner)));
+        // Not `report`ed: a refusal here means another thread's reset already closed this scope.
+        self.arena.with(|core| core.end_scope(self.cp, owner));
     }
 }
 

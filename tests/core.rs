@@ -438,6 +438,20 @@ fn reclaimed_memory_is_poisoned_in_debug_builds() {
 }
 
 #[test]
+fn close_resets_and_closes_a_checkpoint() {
+    let mut storage = buffer(32);
+    let mut arena = Arena::new(bytes(&mut storage));
+    let cp = arena.checkpoint();
+    let p = arena.alloc(layout(16, 8));
+    unsafe { arena.dealloc(p, layout(16, 8)) };
+    assert!(arena.close(cp).reclaimed());
+    assert_eq!(arena.stats().depth, 0);
+    if let Some(result) = refused(|| arena.close(cp)) {
+        assert_eq!(result, Reset::Refused(CheckpointError::Stale));
+    }
+}
+
+#[test]
 fn unchecked_reset_reclaims_even_with_live_blocks() {
     let mut storage = buffer(32);
     let mut arena = Arena::new(bytes(&mut storage));
