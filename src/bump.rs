@@ -104,7 +104,9 @@ impl<G: Region> Bump<G> {
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, size: usize, align: usize, max_end: usize) -> Option<usize> {
-        let placed = self.place(size, align).filter(|&(_, new_top)| new_top <= max_end);
+        let placed = self
+            .place(size, align)
+            .filter(|&(_, new_top)| new_top <= max_end);
         let Some((mut offset, mut new_top)) = placed else {
             self.failed += 1;
             return None;
@@ -121,7 +123,10 @@ impl<G: Region> Bump<G> {
             self.end = end;
             if !had_memory {
                 // The base just became known: alignment padding depends on it.
-                match self.place(size, align).filter(|&(_, t)| t <= self.end && t <= max_end) {
+                match self
+                    .place(size, align)
+                    .filter(|&(_, t)| t <= self.end && t <= max_end)
+                {
                     Some(placed) => (offset, new_top) = placed,
                     None => {
                         self.failed += 1;

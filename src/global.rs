@@ -87,10 +87,7 @@ impl<R: RawMutex> GlobalArena<R> {
     /// An arena of at most `max_bytes` guarded by the lock `R`.
     pub const fn with_lock(max_bytes: usize) -> Self {
         GlobalArena {
-            core: Mutex::const_new(
-                R::INIT,
-                Locked(Bump::new(PlatformRegion::new(max_bytes))),
-            ),
+            core: Mutex::const_new(R::INIT, Locked(Bump::new(PlatformRegion::new(max_bytes)))),
         }
     }
 

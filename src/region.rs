@@ -79,7 +79,8 @@ pub struct WasmRegion {
 }
 
 #[cfg(target_arch = "wasm32")]
-static HEAP_BASE_CLAIMED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static HEAP_BASE_CLAIMED: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 
 #[cfg(target_arch = "wasm32")]
 impl WasmRegion {

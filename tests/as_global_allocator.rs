@@ -21,7 +21,11 @@ fn check_cache() {
     let cache = cache();
     assert_eq!(cache.len(), 100);
     for (i, entry) in cache.iter().enumerate() {
-        assert_eq!(entry, &format!("cached entry {i:04}"), "the lazily filled cache was corrupted");
+        assert_eq!(
+            entry,
+            &format!("cached entry {i:04}"),
+            "the lazily filled cache was corrupted"
+        );
     }
 }
 
@@ -77,7 +81,8 @@ fn btreemap_workloads_in_nested_scopes() {
                 tree.insert(i.wrapping_mul(2_654_435_761), i);
             }
             ARENA.scope(|| {
-                let inner: BTreeMap<u32, String> = (0..50).map(|i| (i, "x".repeat(i as usize))).collect();
+                let inner: BTreeMap<u32, String> =
+                    (0..50).map(|i| (i, "x".repeat(i as usize))).collect();
                 assert_eq!(inner[&49].len(), 49);
             });
             assert_eq!(tree.len(), 400);
@@ -113,6 +118,9 @@ fn scopes_that_free_everything_reuse_their_memory() {
     }
     let after = ARENA.stats();
     println!("before: {before}\nafter:  {after}");
-    assert!(after.used - before.used.min(after.used) < 64 << 20, "{after}");
+    assert!(
+        after.used - before.used.min(after.used) < 64 << 20,
+        "{after}"
+    );
     assert!(after.resets >= before.resets + 2000);
 }

@@ -25,7 +25,9 @@ fn every_size_and_alignment_is_honoured_without_overlap() {
         b.as_ptr() as usize..b.as_ptr() as usize + b.len()
     };
     let mut arena = Arena::new(bytes(&mut storage));
-    let sizes = [0usize, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 128, 129, 1000];
+    let sizes = [
+        0usize, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 128, 129, 1000,
+    ];
     let aligns = (0..=12).map(|shift| 1usize << shift);
     let mut last_end = 0usize;
     let cp = arena.checkpoint();
@@ -38,7 +40,10 @@ fn every_size_and_alignment_is_honoured_without_overlap() {
             assert!(range.contains(&addr) && addr + size <= range.end);
             // Blocks placed one after another never overlap.
             let q = arena.alloc(layout(1, 1));
-            assert!(q as usize >= addr + size.max(1), "next block overlaps size {size} align {align}");
+            assert!(
+                q as usize >= addr + size.max(1),
+                "next block overlaps size {size} align {align}"
+            );
             last_end = last_end.max(q as usize);
             unsafe {
                 arena.dealloc(q, layout(1, 1));
@@ -58,11 +63,19 @@ fn lifo_free_gives_bytes_back_and_other_frees_wait_for_reset() {
     let b = arena.alloc(layout(10, 8));
     assert_eq!(b as usize, a as usize + 24);
     unsafe { arena.dealloc(b, layout(10, 8)) };
-    assert_eq!(arena.stats().used, 24, "freeing the last block gives its bytes back");
+    assert_eq!(
+        arena.stats().used,
+        24,
+        "freeing the last block gives its bytes back"
+    );
     let c = arena.alloc(layout(16, 8));
     assert_eq!(c, b, "the freed bytes are handed out again");
     unsafe { arena.dealloc(a, layout(24, 8)) };
-    assert_eq!(arena.stats().used, 40, "a block that is not last waits for a reset");
+    assert_eq!(
+        arena.stats().used,
+        40,
+        "a block that is not last waits for a reset"
+    );
     assert_eq!(arena.stats().live, 1);
 }
 
@@ -110,7 +123,10 @@ fn realloc_that_cannot_fit_returns_null_and_keeps_the_block() {
     assert!(fail.is_null());
     assert_eq!(unsafe { *a }, 7);
     let after = arena.stats();
-    assert_eq!((after.used, after.live, after.failed), (before.used, before.live, before.failed + 1));
+    assert_eq!(
+        (after.used, after.live, after.failed),
+        (before.used, before.live, before.failed + 1)
+    );
     let huge = unsafe { arena.realloc(a, layout(8, 8), isize::MAX as usize - 8) };
     assert!(huge.is_null());
 }
@@ -145,7 +161,10 @@ fn checked_reset_keeps_memory_that_is_still_live() {
     unsafe { arena.dealloc(dead, layout(16, 8)) };
     assert_eq!(arena.reset_to(cp), Reset::Kept { live: 1, bytes: 16 });
     let next = arena.alloc(layout(16, 8));
-    assert!(next as usize >= live as usize + 16, "a kept block is never handed out again");
+    assert!(
+        next as usize >= live as usize + 16,
+        "a kept block is never handed out again"
+    );
     assert_eq!(unsafe { *live.add(15) }, 0x5A);
     assert_eq!(arena.stats().kept, 1);
     // The checkpoint now starts above the kept block: freeing the newer one lets it reclaim.
@@ -175,7 +194,10 @@ fn scopes_nest_and_each_level_reclaims_its_own() {
     let mut seen = Vec::new();
     nest(&mut arena, 20, &mut seen);
     assert_eq!(seen.len(), 20);
-    assert!(seen.windows(2).all(|w| w[0] < w[1]), "each level allocates above its parent");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "each level allocates above its parent"
+    );
     let stats = arena.stats();
     assert_eq!((stats.used, stats.depth, stats.kept), (before, 0, 0));
     assert_eq!(stats.resets, 20);
@@ -191,8 +213,15 @@ fn a_scope_keeps_what_escapes_it_and_its_parent_can_reclaim_after_the_free() {
         arena.alloc(layout(8, 8))
     });
     assert_eq!(arena.stats().kept, 1);
-    assert_eq!(arena.stats().depth, 1, "the scope closed even though it kept memory");
-    assert!(!arena.reset_to(outer).reclaimed(), "the escaped block now belongs to the outer scope");
+    assert_eq!(
+        arena.stats().depth,
+        1,
+        "the scope closed even though it kept memory"
+    );
+    assert!(
+        !arena.reset_to(outer).reclaimed(),
+        "the escaped block now belongs to the outer scope"
+    );
     unsafe { arena.dealloc(escaped, layout(8, 8)) };
     assert!(arena.reset_to(outer).reclaimed());
 }
@@ -209,10 +238,16 @@ fn deep_nesting_past_the_limit_is_refused_not_corrupting() {
     assert_eq!(arena.stats().depth, MAX_FRAMES - 1);
     if cfg!(debug_assertions) {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| arena.checkpoint()));
-        assert!(result.is_err(), "debug builds panic on too many open scopes");
+        assert!(
+            result.is_err(),
+            "debug builds panic on too many open scopes"
+        );
     } else {
         let extra = arena.checkpoint();
-        assert_eq!(arena.reset_to(extra), Reset::Refused(CheckpointError::TooDeep));
+        assert_eq!(
+            arena.reset_to(extra),
+            Reset::Refused(CheckpointError::TooDeep)
+        );
     }
     assert!(arena.reset_to(cps[0]).reclaimed());
     assert_eq!(arena.stats().depth, 1);
@@ -223,7 +258,10 @@ fn refused<T>(f: impl FnOnce() -> T) -> Option<T> {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     if cfg!(debug_assertions) {
         let message = result.err().expect("misuse must panic in debug builds");
-        let text = message.downcast_ref::<String>().cloned().unwrap_or_default();
+        let text = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
         assert!(text.contains("flare-arena"), "clear message, got {text:?}");
         None
     } else {
@@ -278,7 +316,11 @@ fn invocations_reuse_memory_but_never_reclaim_init() {
         arena.invocation(|arena| {
             let p = arena.alloc(layout(64, 8));
             assert!(p as usize > init as usize);
-            assert_eq!(*first.get_or_insert(p), p, "every invocation starts at the same mark");
+            assert_eq!(
+                *first.get_or_insert(p),
+                p,
+                "every invocation starts at the same mark"
+            );
             unsafe { arena.dealloc(p, layout(64, 8)) };
         });
     }
@@ -306,7 +348,11 @@ fn a_live_block_across_invocations_is_kept_and_the_mark_rises_above_it() {
     }
     let cached = unsafe { core::slice::from_raw_parts(cache, 32) };
     assert!(cached.iter().all(|&b| b == 0xCA));
-    assert_eq!(arena.stats().kept, 1, "kept once; later invocations reclaim normally");
+    assert_eq!(
+        arena.stats().kept,
+        1,
+        "kept once; later invocations reclaim normally"
+    );
 }
 
 #[test]
@@ -328,17 +374,28 @@ fn guest_alloc_follows_the_host_contract() {
         slot.fill(size as u8);
         handles.push((h, size));
     }
-    assert!(handles.windows(2).all(|w| w[1].0 >= w[0].0 + w[0].1), "disjoint and ascending");
+    assert!(
+        handles.windows(2).all(|w| w[1].0 >= w[0].0 + w[0].1),
+        "disjoint and ascending"
+    );
     for (h, size) in &handles {
         let packed = flare_arena::abi::encode_ptr_len(*h as u32, *size as u32);
         let read = arena.packed_bytes(packed).unwrap();
         assert!(read.iter().all(|&b| b == *size as u8));
     }
-    assert_eq!(arena.stats().live, 0, "host buffers are not counted as live");
+    assert_eq!(
+        arena.stats().live,
+        0,
+        "host buffers are not counted as live"
+    );
     assert!(arena.packed_bytes(0).is_none(), "0 means none");
     assert!(unsafe { arena.handle_bytes(handles[4].0, 10_000) }.is_none());
     arena.reset();
-    assert_eq!(arena.guest_alloc(8), handles[0].0, "host buffers are reclaimed by the next reset");
+    assert_eq!(
+        arena.guest_alloc(8),
+        handles[0].0,
+        "host buffers are reclaimed by the next reset"
+    );
 }
 
 #[test]

@@ -12,11 +12,18 @@ fn layout(size: usize, align: usize) -> Layout {
 #[test]
 fn the_first_request_reserves_the_region_and_failures_are_real_ones() {
     let arena = GlobalArena::with_max_bytes(1 << 16);
-    assert_eq!(arena.stats().capacity, 0, "nothing reserved before first use");
+    assert_eq!(
+        arena.stats().capacity,
+        0,
+        "nothing reserved before first use"
+    );
     let p = unsafe { arena.alloc(layout(24, 8)) };
     assert!(!p.is_null());
     let stats = arena.stats();
-    assert_eq!((stats.capacity, stats.used, stats.live, stats.failed), ((1 << 16) - 8, 24, 1, 0));
+    assert_eq!(
+        (stats.capacity, stats.used, stats.live, stats.failed),
+        ((1 << 16) - 8, 24, 1, 0)
+    );
     assert!(unsafe { arena.alloc(layout(1 << 16, 8)) }.is_null());
     assert_eq!(arena.stats().failed, 1);
     unsafe { arena.dealloc(p, layout(24, 8)) };
@@ -33,13 +40,18 @@ fn guest_alloc_from_the_first_call_and_bad_sizes() {
         assert_eq!(arena.guest_alloc(bad), 0, "size {bad}");
     }
     assert_eq!(arena.stats().used, 8, "refusals change nothing");
-    unsafe { arena.handle_bytes(h, 5) }.unwrap().copy_from_slice(b"hello");
+    unsafe { arena.handle_bytes(h, 5) }
+        .unwrap()
+        .copy_from_slice(b"hello");
     let packed = abi::encode_ptr_len(h as u32, 5);
     assert_eq!(unsafe { arena.packed_bytes(packed) }, Some(&b"hello"[..]));
     assert_eq!(unsafe { arena.packed_bytes(0) }, None);
     let (ptr, len) = arena.host_arg(b"a header name");
     assert_eq!(len, 13);
-    assert_eq!(unsafe { arena.handle_bytes(ptr, 13) }.unwrap(), b"a header name");
+    assert_eq!(
+        unsafe { arena.handle_bytes(ptr, 13) }.unwrap(),
+        b"a header name"
+    );
     assert_eq!(arena.host_arg(b""), (0, 0));
 }
 
@@ -65,7 +77,10 @@ fn scope_and_invocation_reclaim_through_the_lock() {
         arena.dealloc(second, layout(100, 8));
     }
     let third = arena.invocation(|| unsafe { arena.alloc(layout(8, 8)) });
-    assert_eq!(third, second, "with nothing live, the invocation reuses the same bytes");
+    assert_eq!(
+        third, second,
+        "with nothing live, the invocation reuses the same bytes"
+    );
     let stats = arena.stats();
     assert_eq!((stats.resets, stats.kept), (4, 1));
     assert!(!init.is_null());
@@ -82,7 +97,11 @@ fn a_scope_that_unwinds_still_closes() {
         })
     });
     assert!(result.is_err());
-    assert_eq!(arena.stats().depth, 1, "the scope's frame closed while unwinding");
+    assert_eq!(
+        arena.stats().depth,
+        1,
+        "the scope's frame closed while unwinding"
+    );
 }
 
 #[test]
@@ -92,7 +111,10 @@ fn a_checkpoint_from_another_global_arena_is_refused() {
     let cp = one.checkpoint();
     let result = std::panic::catch_unwind(|| two.reset_to(cp));
     if cfg!(debug_assertions) {
-        assert!(result.is_err(), "debug builds panic on a foreign checkpoint");
+        assert!(
+            result.is_err(),
+            "debug builds panic on a foreign checkpoint"
+        );
     } else {
         assert!(matches!(result, Ok(Reset::Refused(_))));
     }
@@ -105,7 +127,11 @@ fn a_checkpoint_from_another_global_arena_is_refused() {
 fn threads_hammering_one_arena_never_get_overlapping_blocks() {
     static ARENA: GlobalArena = GlobalArena::with_max_bytes(64 << 20);
     static RESETS: AtomicUsize = AtomicUsize::new(0);
-    let (threads, rounds, per_round) = if cfg!(miri) { (3, 3, 20) } else { (4, 200, 200) };
+    let (threads, rounds, per_round) = if cfg!(miri) {
+        (3, 3, 20)
+    } else {
+        (4, 200, 200)
+    };
     let workers: Vec<_> = (0..threads)
         .map(|t| {
             std::thread::spawn(move || {
@@ -146,7 +172,10 @@ fn threads_hammering_one_arena_never_get_overlapping_blocks() {
             })
         })
         .collect();
-    let mut all: Vec<(usize, usize)> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let mut all: Vec<(usize, usize)> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
     // The kept halves were never freed, so they were all live at once: no two may overlap.
     all.sort_unstable();
     assert_eq!(all.len(), threads * rounds * per_round / 2);
@@ -158,6 +187,13 @@ fn threads_hammering_one_arena_never_get_overlapping_blocks() {
     // Scopes of different threads interleave: some ends find their scope closed by another
     // thread's reset, and are refused (never reclaiming anything) instead of counted as resets.
     assert!((stats.resets + stats.refused) as usize >= threads * rounds);
-    assert!(stats.kept > 0, "the live halves forced resets to keep memory");
-    assert_eq!(stats.live, threads * rounds * per_round / 2, "live count matches what is held");
+    assert!(
+        stats.kept > 0,
+        "the live halves forced resets to keep memory"
+    );
+    assert_eq!(
+        stats.live,
+        threads * rounds * per_round / 2,
+        "live count matches what is held"
+    );
 }

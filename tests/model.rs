@@ -64,30 +64,50 @@ impl Model {
         let mut spans: Vec<(usize, usize)> = Vec::new();
         for b in &self.blocks {
             let addr = b.ptr as usize;
-            assert_eq!(addr % b.layout.align().max(8), 0, "step {step}: misaligned {b:?}");
-            assert!(self.range.start <= addr && addr + b.layout.size() <= self.range.end, "step {step}: outside {b:?}");
+            assert_eq!(
+                addr % b.layout.align().max(8),
+                0,
+                "step {step}: misaligned {b:?}"
+            );
+            assert!(
+                self.range.start <= addr && addr + b.layout.size() <= self.range.end,
+                "step {step}: outside {b:?}"
+            );
             let bytes = unsafe { core::slice::from_raw_parts(b.ptr, b.layout.size()) };
-            assert!(bytes.iter().all(|&x| x == b.fill), "step {step}: block {b:?} was overwritten");
+            assert!(
+                bytes.iter().all(|&x| x == b.fill),
+                "step {step}: block {b:?} was overwritten"
+            );
             spans.push((addr, addr + b.layout.size().max(1)));
         }
         for h in &self.host {
-            let bytes = unsafe { arena.handle_bytes(h.handle, h.len) }.expect("host buffer resolves");
+            let bytes =
+                unsafe { arena.handle_bytes(h.handle, h.len) }.expect("host buffer resolves");
             let addr = bytes.as_ptr() as usize;
             assert_eq!(addr % 8, 0);
-            assert!(bytes.iter().all(|&x| x == h.fill), "step {step}: host buffer {h:?} was overwritten");
+            assert!(
+                bytes.iter().all(|&x| x == h.fill),
+                "step {step}: host buffer {h:?} was overwritten"
+            );
             spans.push((addr, addr + h.len));
         }
         spans.sort_unstable();
         for pair in spans.windows(2) {
             assert!(pair[0].1 <= pair[1].0, "step {step}: overlap {pair:?}");
         }
-        assert_eq!(arena.stats().live, self.blocks.len(), "step {step}: live count");
+        assert_eq!(
+            arena.stats().live,
+            self.blocks.len(),
+            "step {step}: live count"
+        );
     }
 
     fn after_reset(&mut self, result: Reset, mark: u64, step: u64) {
         let expected_live = self.live_since(mark);
         match result {
-            Reset::Reclaimed { .. } => assert_eq!(expected_live, 0, "step {step}: reclaimed with live blocks"),
+            Reset::Reclaimed { .. } => {
+                assert_eq!(expected_live, 0, "step {step}: reclaimed with live blocks")
+            }
             Reset::Kept { live, .. } => assert_eq!(live, expected_live, "step {step}: kept count"),
             Reset::Refused(e) => panic!("step {step}: valid checkpoint refused: {e}"),
         }
@@ -103,7 +123,11 @@ fn random_layout(rng: &mut Rng) -> Layout {
         7 | 8 => rng.below(600) as usize,
         _ => rng.below(5000) as usize,
     };
-    let align = if rng.chance(80) { 1 << rng.below(4) } else { 1 << rng.below(13) };
+    let align = if rng.chance(80) {
+        1 << rng.below(4)
+    } else {
+        1 << rng.below(13)
+    };
     Layout::from_size_align(size, align).unwrap()
 }
 
@@ -111,7 +135,13 @@ fn fill(ptr: *mut u8, len: usize, value: u8) {
     unsafe { ptr.write_bytes(value, len) };
 }
 
-fn run_ops(arena: &mut Arena<'_>, model: &mut Model, rng: &mut Rng, depth: usize, budget: &mut u64) {
+fn run_ops(
+    arena: &mut Arena<'_>,
+    model: &mut Model,
+    rng: &mut Rng,
+    depth: usize,
+    budget: &mut u64,
+) {
     while *budget > 0 {
         *budget -= 1;
         let step = *budget;
@@ -123,17 +153,30 @@ fn run_ops(arena: &mut Arena<'_>, model: &mut Model, rng: &mut Rng, depth: usize
                     let value = rng.next() as u8;
                     fill(ptr, layout.size(), value);
                     let birth = model.tick();
-                    model.blocks.push(Block { ptr, layout, fill: value, birth });
+                    model.blocks.push(Block {
+                        ptr,
+                        layout,
+                        fill: value,
+                        birth,
+                    });
                 }
             }
             35..=54 if !model.blocks.is_empty() => {
                 // Mostly the newest block (the LIFO path), sometimes any.
-                let i = if rng.chance(60) { model.blocks.len() - 1 } else { rng.below(model.blocks.len() as u64) as usize };
+                let i = if rng.chance(60) {
+                    model.blocks.len() - 1
+                } else {
+                    rng.below(model.blocks.len() as u64) as usize
+                };
                 let b = model.blocks.swap_remove(i);
                 unsafe { arena.dealloc(b.ptr, b.layout) };
             }
             55..=69 if !model.blocks.is_empty() => {
-                let i = if rng.chance(60) { model.blocks.len() - 1 } else { rng.below(model.blocks.len() as u64) as usize };
+                let i = if rng.chance(60) {
+                    model.blocks.len() - 1
+                } else {
+                    rng.below(model.blocks.len() as u64) as usize
+                };
                 let b = model.blocks[i];
                 let new_size = random_layout(rng).size();
                 let new = unsafe { arena.realloc(b.ptr, b.layout, new_size) };
@@ -142,12 +185,20 @@ fn run_ops(arena: &mut Arena<'_>, model: &mut Model, rng: &mut Rng, depth: usize
                 }
                 let kept = b.layout.size().min(new_size);
                 let bytes = unsafe { core::slice::from_raw_parts(new, kept) };
-                assert!(bytes.iter().all(|&x| x == b.fill), "step {step}: realloc lost bytes");
+                assert!(
+                    bytes.iter().all(|&x| x == b.fill),
+                    "step {step}: realloc lost bytes"
+                );
                 let value = rng.next() as u8;
                 fill(new, new_size, value);
                 let layout = Layout::from_size_align(new_size, b.layout.align()).unwrap();
                 let birth = if new == b.ptr { b.birth } else { model.tick() };
-                model.blocks[i] = Block { ptr: new, layout, fill: value, birth };
+                model.blocks[i] = Block {
+                    ptr: new,
+                    layout,
+                    fill: value,
+                    birth,
+                };
             }
             70..=79 => {
                 let size = match rng.below(20) {
@@ -160,9 +211,16 @@ fn run_ops(arena: &mut Arena<'_>, model: &mut Model, rng: &mut Rng, depth: usize
                     assert_eq!(handle, 0, "step {step}: bad size {size} accepted");
                 } else if handle != 0 && model.invocation_mark.is_some() {
                     let value = rng.next() as u8;
-                    unsafe { arena.handle_bytes(handle, size as usize) }.unwrap().fill(value);
+                    unsafe { arena.handle_bytes(handle, size as usize) }
+                        .unwrap()
+                        .fill(value);
                     let birth = model.tick();
-                    model.host.push(HostBuffer { handle, len: size as usize, fill: value, birth });
+                    model.host.push(HostBuffer {
+                        handle,
+                        len: size as usize,
+                        fill: value,
+                        birth,
+                    });
                 }
             }
             80..=84 if model.checkpoints.len() < 12 => {
@@ -208,15 +266,26 @@ fn run_ops(arena: &mut Arena<'_>, model: &mut Model, rng: &mut Rng, depth: usize
 
 fn run(seed: u64, ops: u64, words: usize) {
     let mut storage = vec![0u64; words];
-    let bytes: &mut [u8] = unsafe { core::slice::from_raw_parts_mut(storage.as_mut_ptr().cast(), words * 8) };
+    let bytes: &mut [u8] =
+        unsafe { core::slice::from_raw_parts_mut(storage.as_mut_ptr().cast(), words * 8) };
     let range = bytes.as_ptr() as usize..bytes.as_ptr() as usize + bytes.len();
     let mut arena = Arena::new(bytes);
-    let mut model = Model { blocks: Vec::new(), host: Vec::new(), checkpoints: Vec::new(), invocation_mark: None, clock: 0, range };
+    let mut model = Model {
+        blocks: Vec::new(),
+        host: Vec::new(),
+        checkpoints: Vec::new(),
+        invocation_mark: None,
+        clock: 0,
+        range,
+    };
     let mut rng = Rng(seed | 1);
     let mut budget = ops;
     run_ops(&mut arena, &mut model, &mut rng, 0, &mut budget);
     let stats = arena.stats();
-    assert!(stats.resets > 0 || ops < 100, "seed {seed}: the sequence exercised resets ({stats})");
+    assert!(
+        stats.resets > 0 || ops < 100,
+        "seed {seed}: the sequence exercised resets ({stats})"
+    );
 }
 
 #[test]

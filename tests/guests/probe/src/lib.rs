@@ -1,0 +1,73 @@
+//! Behaviours for the runtime tests, picked by the request header `x-probe`:
+//! - `interleave`: host value, guest Box, host value, guest String; answers their four addresses.
+//! - `cache`: a `static` filled lazily on the first request; answers whether it is intact.
+//! - `big`: reads the (large) body, copies and transforms it; answers its length and checksum.
+//! - `trap`: panics (a trap on wasm).
+//! - anything else: answers `hello`.
+
+use std::sync::OnceLock;
+
+static CACHE: OnceLock<Vec<u8>> = OnceLock::new();
+
+fn pattern(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
+fn respond(body: &[u8]) -> i64 {
+    sdk::set_status(200);
+    sdk::set_body(body);
+    sdk::RESPOND
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn handle_request() -> i64 {
+    sdk::invocation(|| {
+        let probe = sdk::req_header("x-probe");
+        match probe.as_deref().unwrap_or(b"") {
+            b"interleave" => {
+                let host1 = sdk::req_method().map_or(0, |v| v.as_ptr() as usize);
+                let guest1 = Box::new([7u8; 24]);
+                let host2 = sdk::req_url().map_or(0, |v| v.as_ptr() as usize);
+                let mut guest2 = String::with_capacity(8);
+                guest2.push_str("guest two");
+                let answer = format!("{host1} {} {host2} {}", guest1.as_ptr() as usize, guest2.as_ptr() as usize);
+                respond(answer.as_bytes())
+            }
+            b"cache" => {
+                let cache = CACHE.get_or_init(|| (0..4096).map(pattern).collect());
+                let intact = cache.iter().enumerate().all(|(i, &b)| b == pattern(i));
+                // Churn: allocations that the next reset must be able to reclaim around the cache.
+                let churn: Vec<String> = (0..50).map(|i| format!("churn {i}")).collect();
+                let answer = format!("{} {} {}", if intact { "intact" } else { "corrupt" }, cache.as_ptr() as usize, churn.len());
+                respond(answer.as_bytes())
+            }
+            b"big" => {
+                let body = sdk::req_body().unwrap_or_default();
+                let upper: Vec<u8> = body.iter().map(u8::to_ascii_uppercase).collect();
+                let sum = upper.iter().fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+                respond(format!("{} {sum}", upper.len()).as_bytes())
+            }
+            b"trap" => panic!("the handler failed"),
+            _ => respond(b"hello"),
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_open() -> i32 {
+    sdk::invocation(|| i32::from(!sdk::ws_send(b"open")))
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_message() -> i32 {
+    sdk::invocation(|| {
+        let data = sdk::ws_event_data().unwrap_or_default();
+        let reversed: Vec<u8> = data.iter().rev().copied().collect();
+        i32::from(!sdk::ws_send(&reversed))
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn ws_close() -> i32 {
+    sdk::invocation(|| 0)
+}

@@ -1,0 +1,366 @@
+//! flare-arena inside a real wasm runtime: guest flares compiled to wasm32-unknown-unknown, hosted
+//! on wasmtime through the `flaron/v1` contract (tests/support/host.rs), one instance reused
+//! across invocations as in production. The guests are built by the tests themselves.
+#![cfg(not(miri))]
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use support::guests;
+use support::host::{self, Flare, PAGE, Request};
+use wasmtime::{Engine, Module};
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(host::engine)
+}
+
+/// Each guest variant is built and compiled once per test binary.
+fn module(package: &str, feature: &str) -> Module {
+    static MODULES: OnceLock<Mutex<HashMap<String, Module>>> = OnceLock::new();
+    let key = format!("{package}-{feature}");
+    let cache = MODULES.get_or_init(Default::default);
+    if let Some(module) = cache.lock().unwrap().get(&key) {
+        return module.clone();
+    }
+    let wasm = guests::build(package, feature, "release");
+    let module = host::load(engine(), &wasm).expect("guest compiles");
+    cache.lock().unwrap().insert(key, module.clone());
+    module
+}
+
+fn instance(package: &str, feature: &str) -> Flare {
+    Flare::new(engine(), &module(package, feature)).expect("guest instantiates")
+}
+
+fn probe(flare: &mut Flare, mode: &str) -> String {
+    let request = Request::new("GET", "https://probe.example/x").header("x-probe", mode);
+    let (action, response) = flare.handle(&request).expect("handler runs");
+    assert_eq!(action, 1 << 32, "Respond");
+    response.text()
+}
+
+#[test]
+fn alloc_export_honours_the_contract_seen_from_the_host() {
+    let mut flare = instance("probe", "arena");
+    assert_eq!(probe(&mut flare, "hello"), "hello"); // the host calls alloc only inside invocations
+    for bad in [0, -1, -4096, i32::MIN, i32::MAX, 1 << 30] {
+        assert_eq!(flare.alloc(bad).unwrap(), 0, "alloc({bad}) must be 0");
+    }
+    let mut spans = Vec::new();
+    for size in (1..300).step_by(7) {
+        let ptr = flare.alloc(size).unwrap();
+        assert_ne!(ptr, 0);
+        assert_eq!(ptr % 8, 0, "8-aligned");
+        assert!(
+            ptr as usize + size as usize <= flare.memory_bytes(),
+            "inside memory"
+        );
+        flare.write(ptr, &vec![size as u8; size as usize]).unwrap();
+        spans.push((ptr as usize, size as usize));
+    }
+    for &(ptr, size) in &spans {
+        assert!(
+            flare
+                .read(ptr as i32, size)
+                .iter()
+                .all(|&b| b == size as u8),
+            "host buffers stay intact"
+        );
+    }
+    spans.sort_unstable();
+    assert!(
+        spans.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0),
+        "disjoint"
+    );
+    let stats = flare.arena_stats().unwrap();
+    assert_eq!(stats.live, 0, "host buffers are not counted as live");
+    assert!(stats.failed >= 2, "refusals are counted: {stats:?}");
+}
+
+#[test]
+fn exhaustion_returns_zero_and_the_next_invocation_works_again() {
+    let mut flare = instance("probe", "arena-small"); // 1 MiB maximum
+    assert_eq!(probe(&mut flare, "hello"), "hello");
+    let mut granted = 0;
+    while flare.alloc(64 << 10).unwrap() != 0 {
+        granted += 1;
+        assert!(
+            granted <= 16,
+            "a 1 MiB arena cannot hand out more than 16 x 64 KiB"
+        );
+    }
+    assert!(
+        granted >= 12,
+        "most of the 1 MiB was usable, got {granted} x 64 KiB"
+    );
+    assert_eq!(flare.alloc(64 << 10).unwrap(), 0);
+    // The host would now fail its import call; the next invocation starts from a reset arena.
+    assert_eq!(probe(&mut flare, "hello"), "hello");
+    assert_ne!(flare.alloc(64 << 10).unwrap(), 0);
+    let pages = flare.memory_pages();
+    for _ in 0..100 {
+        assert_eq!(probe(&mut flare, "hello"), "hello");
+        while flare.alloc(64 << 10).unwrap() != 0 {}
+    }
+    assert_eq!(
+        flare.memory_pages(),
+        pages,
+        "exhausting it over and over does not grow memory"
+    );
+}
+
+#[test]
+fn host_buffers_and_guest_allocations_share_one_region() {
+    let mut flare = instance("probe", "arena");
+    let answer = probe(&mut flare, "interleave");
+    let addrs: Vec<usize> = answer.split(' ').map(|a| a.parse().unwrap()).collect();
+    let [host1, guest1, host2, guest2] = addrs[..] else {
+        panic!("{answer}")
+    };
+    assert!(
+        host1 < guest1 && guest1 < host2 && host2 < guest2,
+        "interleaved: {answer}"
+    );
+    assert!(
+        guest2 - host1 < 4096,
+        "one region, bumped in order: {answer}"
+    );
+    // And a second invocation reuses the same addresses.
+    assert_eq!(probe(&mut flare, "interleave"), answer);
+}
+
+#[test]
+fn a_hundred_thousand_invocations_stay_correct_and_flat() {
+    const N: u64 = 100_000;
+    let mut report = Vec::new();
+    for feature in ["arena", "dlmalloc"] {
+        let mut flare = instance("flare", feature);
+        flare.kv_set("tier:cust-0", b"gold");
+        let start_pages = flare.memory_pages();
+        let mut pages_at_100 = 0;
+        let mut high_water_at_100 = 0;
+        for id in 0..N {
+            let items = 1 + (id % 8) as usize;
+            let (action, response) = flare.handle(&host::order_request(id, items)).unwrap();
+            assert_eq!(
+                (action, response.status),
+                (1 << 32, 200),
+                "invocation {id}: {}",
+                response.text()
+            );
+            let (total, units) = host::expected_total(id, items);
+            let body = response.text();
+            assert!(
+                body.contains(&format!("\"total_cents\":{total},")),
+                "invocation {id}: {body}"
+            );
+            assert!(
+                body.contains(&format!("\"units\":{units},")),
+                "invocation {id}: {body}"
+            );
+            assert!(
+                body.contains(&format!("\"request_id\":\"req-{id:08}\"")),
+                "invocation {id}: {body}"
+            );
+            assert_eq!(
+                response.header("x-request-id"),
+                Some(format!("req-{id:08}").as_str())
+            );
+            if id == 99 {
+                pages_at_100 = flare.memory_pages();
+                high_water_at_100 = flare.arena_stats().map_or(0, |s| s.high_water);
+            }
+            if feature == "arena" && id >= 100 && id % 1000 == 0 {
+                assert_eq!(
+                    flare.memory_pages(),
+                    pages_at_100,
+                    "memory grew at invocation {id}"
+                );
+                let stats = flare.arena_stats().unwrap();
+                // Stable: it may rise only by the few bytes longer numbers take (visit counts
+                // gain digits over the run), never with the number of invocations.
+                assert!(
+                    stats.high_water <= high_water_at_100 + 64,
+                    "high water grew at invocation {id}: {stats:?}"
+                );
+            }
+        }
+        let visits = flare.kv_get("visits:cust-3").unwrap();
+        assert_eq!(
+            visits,
+            (N / 10).to_string().as_bytes(),
+            "KV round trips through the arena"
+        );
+        let end_pages = flare.memory_pages();
+        let stats = flare.arena_stats();
+        if feature == "arena" {
+            assert_eq!(
+                end_pages, pages_at_100,
+                "linear memory never grew after invocation 100"
+            );
+            let stats = stats.unwrap();
+            assert_eq!(stats.resets as u64, N);
+            assert_eq!(
+                stats.live, 0,
+                "nothing outlives an invocation in this flare"
+            );
+            assert_eq!(stats.kept, 0);
+            assert!(stats.high_water <= high_water_at_100 + 64, "{stats:?}");
+            assert_eq!(flare.calls().alloc_violations, 0);
+        }
+        report.push(format!(
+            "{feature:>9}: {N} invocations, pages {start_pages} -> {pages_at_100} (after 100) -> {end_pages}, \
+             {} KiB of linear memory, {} alloc calls by the host, arena {stats:?}",
+            end_pages * PAGE / 1024,
+            flare.calls().alloc
+        ));
+    }
+    println!("{}", report.join("\n"));
+}
+
+#[test]
+fn a_lazily_filled_static_survives_ten_thousand_resets() {
+    let mut flare = instance("probe", "arena");
+    let first = probe(&mut flare, "cache");
+    let [state, ptr, _] = first.split(' ').collect::<Vec<_>>()[..] else {
+        panic!("{first}")
+    };
+    assert_eq!(state, "intact");
+    let pages = flare.memory_pages();
+    for i in 0..10_000 {
+        let answer = probe(&mut flare, "cache");
+        assert_eq!(answer, format!("intact {ptr} 50"), "invocation {i}");
+    }
+    let stats = flare.arena_stats().unwrap();
+    assert_eq!(
+        stats.kept, 1,
+        "the invocation that filled the cache was kept, once: {stats:?}"
+    );
+    assert_eq!(
+        stats.live, 1,
+        "the cache's Vec is the one live block: {stats:?}"
+    );
+    assert_eq!(flare.memory_pages(), pages, "memory stayed flat");
+}
+
+#[test]
+fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
+    let mut flare = instance("probe", "arena");
+    let body: Vec<u8> = (0..6 << 20)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz 0123456789\n"[i % 38])
+        .collect();
+    let upper: Vec<u8> = body.iter().map(u8::to_ascii_uppercase).collect();
+    let sum = upper
+        .iter()
+        .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+    let request = Request::new("POST", "https://probe.example/upload")
+        .header("x-probe", "big")
+        .body(body);
+    let (_, response) = flare.handle(&request).unwrap();
+    assert_eq!(response.text(), format!("{} {sum}", 6 << 20));
+    let pages = flare.memory_pages();
+    assert!(
+        pages * PAGE > 12 << 20,
+        "the region grew past the seed's 256 KiB to hold body and copy"
+    );
+    for _ in 0..20 {
+        assert_eq!(probe(&mut flare, "hello"), "hello");
+        let (_, response) = flare.handle(&request).unwrap();
+        assert_eq!(response.text(), format!("{} {sum}", 6 << 20));
+    }
+    assert_eq!(
+        flare.memory_pages(),
+        pages,
+        "later big requests reuse the same memory"
+    );
+    let stats = flare.arena_stats().unwrap();
+    assert_eq!((stats.live, stats.kept), (0, 0));
+}
+
+#[test]
+fn a_trap_in_a_handler_leaves_the_host_able_to_start_a_fresh_instance() {
+    let mut flare = instance("probe", "arena");
+    assert_eq!(probe(&mut flare, "hello"), "hello");
+    let request = Request::new("GET", "https://probe.example/").header("x-probe", "trap");
+    let error = flare.handle(&request).expect_err("a panic traps");
+    assert!(format!("{error:?}").contains("unreachable"), "{error:?}");
+    let mut fresh = instance("probe", "arena");
+    assert_eq!(probe(&mut fresh, "hello"), "hello");
+    assert_eq!(probe(&mut fresh, "interleave").split(' ').count(), 4);
+}
+
+#[test]
+fn websocket_exports_reset_the_arena_the_same_way() {
+    let mut flare = instance("probe", "arena");
+    assert_eq!(flare.ws(0, b"").unwrap(), vec![b"open".to_vec()]);
+    let resets = flare.arena_stats().unwrap().resets;
+    let mut high_water = 0;
+    for i in 0..1000 {
+        let message = format!("message number {i}");
+        let sent = flare.ws(1, message.as_bytes()).unwrap();
+        let expected: Vec<u8> = message.bytes().rev().collect();
+        assert_eq!(sent, vec![expected]);
+        let stats = flare.arena_stats().unwrap();
+        if i == 10 {
+            high_water = stats.high_water;
+        }
+        if i > 10 {
+            assert_eq!(stats.high_water, high_water, "message {i}");
+        }
+    }
+    flare.ws(2, b"").unwrap();
+    let stats = flare.arena_stats().unwrap();
+    assert_eq!(stats.resets, resets + 1001, "every event reset first");
+    // The realistic flare's WebSocket exports too.
+    let mut flare = instance("flare", "arena");
+    assert_eq!(flare.ws(0, b"").unwrap(), vec![b"welcome".to_vec()]);
+    assert_eq!(flare.ws(1, b"ping").unwrap(), vec![b"PING".to_vec()]);
+    flare.ws(2, b"").unwrap();
+    assert_eq!(flare.logs(), ["closed"]);
+    assert_eq!(flare.arena_stats().unwrap().resets, 3);
+}
+
+#[test]
+fn the_minimal_example_flare_exports_alloc_and_answers() {
+    // examples/minimal_flare.rs is the README's snippet; build it for wasm32 and run it.
+    let wasm = guests::repo().join("target/guests/examples");
+    std::fs::create_dir_all(&wasm).unwrap();
+    guests::ensure_wasm_target().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(guests::repo())
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--example",
+            "minimal_flare",
+            "--target",
+            guests::TARGET,
+            "--target-dir",
+        ])
+        .arg(&wasm)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = wasm
+        .join(guests::TARGET)
+        .join("release/examples/minimal_flare.wasm");
+    let module = host::load(engine(), &path).unwrap();
+    let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
+    assert!(
+        exports.iter().any(|e| e == "alloc"),
+        "export_alloc! emitted `alloc`: {exports:?}"
+    );
+    let mut flare = Flare::new(engine(), &module).unwrap();
+    for _ in 0..1000 {
+        let (action, _) = flare.handle(&Request::new("GET", "/")).unwrap();
+        assert_eq!(action, 1 << 32);
+    }
+    let ptr = flare.alloc(16).unwrap();
+    assert!(ptr != 0 && ptr % 8 == 0);
+}

@@ -1,0 +1,108 @@
+//! Builds the guest flares of `tests/guests` for `wasm32-unknown-unknown` with `cargo`, in a target
+//! directory of their own (`target/guests`) so the outer build's lock is never contended. Adds the
+//! wasm target with rustup first if it is missing, so a fresh machine needs no manual step.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+pub const TARGET: &str = "wasm32-unknown-unknown";
+
+/// Guests are built one at a time within a process; cargo's own lock covers other processes.
+static BUILDING: Mutex<()> = Mutex::new(());
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn target_dir() -> PathBuf {
+    repo().join("target").join("guests")
+}
+
+/// Makes sure the wasm target is installed for the toolchain this repo pins.
+pub fn ensure_wasm_target() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(repo())
+        .output();
+    let Ok(installed) = installed else {
+        return Ok(()); // no rustup: assume a toolchain that has the target; cargo will say if not
+    };
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
+        return Ok(());
+    }
+    eprintln!("flare-arena: adding the {TARGET} target with rustup (needed to build guest flares)");
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .current_dir(repo())
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(format!(
+            "could not add the {TARGET} target; run `rustup target add {TARGET}` in {}",
+            repo().display()
+        )),
+    }
+}
+
+/// Builds guest `package` with allocator `feature` under cargo profile `profile` and returns the
+/// path of its `.wasm` (copied to `target/guests/out/<package>-<feature>[-<profile>].wasm`).
+pub fn build(package: &str, feature: &str, profile: &str) -> PathBuf {
+    try_build(package, feature, profile).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn try_build(package: &str, feature: &str, profile: &str) -> Result<PathBuf, String> {
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    ensure_wasm_target()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target_dir = target_dir();
+    let output = Command::new(&cargo)
+        .current_dir(repo().join("tests").join("guests"))
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            TARGET,
+            "--profile",
+            profile,
+            "-p",
+            package,
+        ])
+        .args(["--no-default-features", "--features", feature])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // Flags meant for the native build (coverage, sanitizers) must not reach the wasm build.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building guest {package} ({feature}, {profile}) failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let built = target_dir
+        .join(TARGET)
+        .join(if profile == "dev" { "debug" } else { profile })
+        .join(format!("{package}.wasm"));
+    let out_dir = target_dir.join("out");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let suffix = if profile == "release" {
+        String::new()
+    } else {
+        format!("-{profile}")
+    };
+    let out = out_dir.join(format!("{package}-{feature}{suffix}.wasm"));
+    std::fs::copy(&built, &out).map_err(|e| format!("copying {}: {e}", built.display()))?;
+    Ok(out)
+}
+
+/// Size of a file in bytes.
+pub fn size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}

@@ -1,0 +1,463 @@
+//! A `flaron/v1` host on wasmtime, honest to ABI.md: every value it returns is written through the
+//! guest's `alloc` export (called re-entrantly from inside the import) and returned packed as
+//! `(ptr << 32) | len`; response data is copied during the call; every import call is counted.
+//! One instance is reused across invocations, as in production.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::{
+    Caller, Engine, Instance, Linker, Memory, Module, Result, Store, TypedFunc, format_err,
+};
+
+/// Linear-memory page size.
+pub const PAGE: u64 = 65536;
+
+/// One HTTP request as the host presents it.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Arc<[u8]>,
+}
+
+impl Request {
+    pub fn new(method: &str, url: &str) -> Self {
+        Request {
+            method: method.into(),
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into().into();
+        self
+    }
+}
+
+/// What the guest set during one invocation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Response {
+    pub status: i32,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Import-call counters.
+#[derive(Clone, Debug, Default)]
+pub struct Calls {
+    /// Calls of the guest's `alloc` export made from inside imports.
+    pub alloc: u64,
+    /// `alloc` answers of 0 (the import then returned "none").
+    pub alloc_refused: u64,
+    /// `alloc` answers that broke the contract (misaligned, or outside memory).
+    pub alloc_violations: u64,
+    /// Every import call, by name.
+    pub imports: BTreeMap<&'static str, u64>,
+}
+
+impl Calls {
+    pub fn total_imports(&self) -> u64 {
+        self.imports.values().sum()
+    }
+}
+
+#[derive(Default)]
+pub struct HostState {
+    request: Request,
+    response: Response,
+    kv: HashMap<Vec<u8>, (u32, Vec<u8>)>,
+    ws_in: Vec<u8>,
+    pub ws_out: Vec<Vec<u8>>,
+    pub logs: Vec<String>,
+    pub calls: Calls,
+    alloc: Option<TypedFunc<i32, i32>>,
+    memory: Option<Memory>,
+}
+
+/// The arena's counters as the guest's `flare_stat` export reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArenaStats {
+    pub capacity: i64,
+    pub used: i64,
+    pub high_water: i64,
+    pub live: i64,
+    pub resets: i64,
+    pub kept: i64,
+    pub failed: i64,
+    pub refused: i64,
+}
+
+pub fn engine() -> Engine {
+    Engine::default()
+}
+
+pub fn load(engine: &Engine, wasm: &Path) -> Result<Module> {
+    Module::from_file(engine, wasm)
+}
+
+fn count(caller: &mut Caller<'_, HostState>, name: &'static str) {
+    *caller.data_mut().calls.imports.entry(name).or_default() += 1;
+}
+
+fn guest_bytes(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Vec<u8>> {
+    let memory = caller
+        .data()
+        .memory
+        .ok_or_else(|| format_err!("no memory export"))?;
+    let (start, len) = (ptr as u32 as usize, len as u32 as usize);
+    let data = memory.data(&caller);
+    let bytes = start.checked_add(len).and_then(|end| data.get(start..end));
+    bytes
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| format_err!("argument ({ptr}, {len}) outside guest memory"))
+}
+
+fn guest_text(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<String> {
+    Ok(String::from_utf8_lossy(&guest_bytes(caller, ptr, len)?).into_owned())
+}
+
+/// Hands `data` to the guest the way the host contract says: `alloc` (re-entrantly), write, pack.
+fn give(caller: &mut Caller<'_, HostState>, data: &[u8]) -> Result<i64> {
+    if data.is_empty() {
+        return Ok(0);
+    }
+    let alloc = caller
+        .data()
+        .alloc
+        .clone()
+        .ok_or_else(|| format_err!("no alloc export"))?;
+    let memory = caller
+        .data()
+        .memory
+        .ok_or_else(|| format_err!("no memory export"))?;
+    caller.data_mut().calls.alloc += 1;
+    let ptr = alloc.call(&mut *caller, data.len() as i32)?;
+    if ptr == 0 {
+        caller.data_mut().calls.alloc_refused += 1;
+        return Ok(0);
+    }
+    let start = ptr as u32 as usize;
+    if start % 8 != 0 || start + data.len() > memory.data_size(&caller) {
+        caller.data_mut().calls.alloc_violations += 1;
+        return Ok(0);
+    }
+    memory.write(&mut *caller, start, data)?;
+    Ok((((ptr as u32 as u64) << 32) | data.len() as u64) as i64)
+}
+
+fn link(linker: &mut Linker<HostState>) -> Result<()> {
+    const M: &str = "flaron/v1";
+    linker.func_wrap(M, "req_method", |mut c: Caller<'_, HostState>| {
+        count(&mut c, "req_method");
+        let v = c.data().request.method.clone();
+        give(&mut c, v.as_bytes())
+    })?;
+    linker.func_wrap(M, "req_url", |mut c: Caller<'_, HostState>| {
+        count(&mut c, "req_url");
+        let v = c.data().request.url.clone();
+        give(&mut c, v.as_bytes())
+    })?;
+    linker.func_wrap(
+        M,
+        "req_header_get",
+        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, "req_header_get");
+            let name = guest_text(&mut c, p, l)?.to_ascii_lowercase();
+            let value = c
+                .data()
+                .request
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone());
+            give(&mut c, value.unwrap_or_default().as_bytes())
+        },
+    )?;
+    linker.func_wrap(M, "req_body", |mut c: Caller<'_, HostState>| {
+        count(&mut c, "req_body");
+        let body = c.data().request.body.clone();
+        give(&mut c, &body)
+    })?;
+    linker.func_wrap(
+        M,
+        "resp_set_status",
+        |mut c: Caller<'_, HostState>, status: i32| {
+            count(&mut c, "resp_set_status");
+            c.data_mut().response.status = status;
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "resp_header_set",
+        |mut c: Caller<'_, HostState>, np: i32, nl: i32, vp: i32, vl: i32| {
+            count(&mut c, "resp_header_set");
+            let (name, value) = (guest_text(&mut c, np, nl)?, guest_text(&mut c, vp, vl)?);
+            c.data_mut().response.headers.push((name, value));
+            Ok(0i32)
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "resp_body_set",
+        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, "resp_body_set");
+            let body = guest_bytes(&mut c, p, l)?;
+            c.data_mut().response.body = body;
+            Ok(0i32)
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "spark_get",
+        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, "spark_get");
+            let key = guest_bytes(&mut c, p, l)?;
+            let Some((ttl, value)) = c.data().kv.get(&key).cloned() else {
+                return Ok(0i64);
+            };
+            let mut packed = ttl.to_le_bytes().to_vec();
+            packed.extend_from_slice(&value);
+            give(&mut c, &packed)
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "spark_set",
+        |mut c: Caller<'_, HostState>, kp: i32, kl: i32, vp: i32, vl: i32, ttl: i32| {
+            count(&mut c, "spark_set");
+            let (key, value) = (guest_bytes(&mut c, kp, kl)?, guest_bytes(&mut c, vp, vl)?);
+            c.data_mut().kv.insert(key, (ttl as u32, value));
+            Ok(0i32)
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "log_info",
+        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, "log_info");
+            let line = guest_text(&mut c, p, l)?;
+            c.data_mut().logs.push(line);
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "crypto_sign_jwt",
+        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, "crypto_sign_jwt");
+            let claims = guest_bytes(&mut c, p, l)?;
+            let token = fake_jwt(&claims);
+            give(&mut c, token.as_bytes())
+        },
+    )?;
+    linker.func_wrap(M, "ws_event_data", |mut c: Caller<'_, HostState>| {
+        count(&mut c, "ws_event_data");
+        let data = c.data().ws_in.clone();
+        give(&mut c, &data)
+    })?;
+    linker.func_wrap(
+        M,
+        "ws_send",
+        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, "ws_send");
+            let data = guest_bytes(&mut c, p, l)?;
+            c.data_mut().ws_out.push(data);
+            Ok(0i32)
+        },
+    )?;
+    Ok(())
+}
+
+/// A deterministic stand-in for a signed token: header.claims.fnv-hash, hex encoded.
+pub fn fake_jwt(claims: &[u8]) -> String {
+    let hash = claims.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    let hex: String = claims.iter().map(|b| format!("{b:02x}")).collect();
+    format!("eyJhbGciOiJIUzI1NiJ9.{hex}.{hash:016x}")
+}
+
+/// One instance of a flare, reused across invocations.
+pub struct Flare {
+    store: Store<HostState>,
+    memory: Memory,
+    alloc: TypedFunc<i32, i32>,
+    handle_request: Option<TypedFunc<(), i64>>,
+    ws: [Option<TypedFunc<(), i32>>; 3],
+    stat: Option<TypedFunc<i32, i64>>,
+}
+
+impl Flare {
+    pub fn new(engine: &Engine, module: &Module) -> Result<Self> {
+        let mut linker = Linker::new(engine);
+        link(&mut linker)?;
+        let mut store = Store::new(engine, HostState::default());
+        let instance: Instance = linker.instantiate(&mut store, module)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| format_err!("no memory export"))?;
+        let alloc = instance.get_typed_func::<i32, i32>(&mut store, "alloc")?;
+        store.data_mut().alloc = Some(alloc.clone());
+        store.data_mut().memory = Some(memory);
+        let handle_request = instance
+            .get_typed_func::<(), i64>(&mut store, "handle_request")
+            .ok();
+        let ws = ["ws_open", "ws_message", "ws_close"]
+            .map(|name| instance.get_typed_func::<(), i32>(&mut store, name).ok());
+        let stat = instance
+            .get_typed_func::<i32, i64>(&mut store, "flare_stat")
+            .ok();
+        Ok(Flare {
+            store,
+            memory,
+            alloc,
+            handle_request,
+            ws,
+            stat,
+        })
+    }
+
+    /// Seeds the KV store.
+    pub fn kv_set(&mut self, key: &str, value: &[u8]) {
+        self.store
+            .data_mut()
+            .kv
+            .insert(key.as_bytes().to_vec(), (3600, value.to_vec()));
+    }
+
+    pub fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.store
+            .data()
+            .kv
+            .get(key.as_bytes())
+            .map(|(_, v)| v.clone())
+    }
+
+    /// One `handle_request` invocation. Returns the action and the response.
+    pub fn handle(&mut self, request: &Request) -> Result<(i64, Response)> {
+        let export = self
+            .handle_request
+            .clone()
+            .ok_or_else(|| format_err!("no handle_request"))?;
+        let state = self.store.data_mut();
+        state.request = request.clone();
+        state.response = Response::default();
+        let action = export.call(&mut self.store, ())?;
+        Ok((action, std::mem::take(&mut self.store.data_mut().response)))
+    }
+
+    /// One WebSocket event (0 open, 1 message, 2 close); returns what the guest sent.
+    pub fn ws(&mut self, event: usize, data: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let export = self.ws[event]
+            .clone()
+            .ok_or_else(|| format_err!("no ws export {event}"))?;
+        self.store.data_mut().ws_in = data.to_vec();
+        export.call(&mut self.store, ())?;
+        Ok(std::mem::take(&mut self.store.data_mut().ws_out))
+    }
+
+    /// Calls the guest's `alloc` export directly, as the host would from inside an import.
+    pub fn alloc(&mut self, size: i32) -> Result<i32> {
+        self.alloc.call(&mut self.store, size)
+    }
+
+    pub fn read(&self, ptr: i32, len: usize) -> Vec<u8> {
+        let start = ptr as u32 as usize;
+        self.memory.data(&self.store)[start..start + len].to_vec()
+    }
+
+    pub fn write(&mut self, ptr: i32, data: &[u8]) -> Result<()> {
+        Ok(self
+            .memory
+            .write(&mut self.store, ptr as u32 as usize, data)?)
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
+    pub fn memory_pages(&self) -> u64 {
+        self.memory.size(&self.store)
+    }
+
+    pub fn calls(&self) -> &Calls {
+        &self.store.data().calls
+    }
+
+    pub fn logs(&self) -> &[String] {
+        &self.store.data().logs
+    }
+
+    /// The arena's counters, or `None` for a flare not built on flare-arena.
+    pub fn arena_stats(&mut self) -> Option<ArenaStats> {
+        let stat = self.stat.clone()?;
+        let mut v = [0i64; 8];
+        for (i, slot) in v.iter_mut().enumerate() {
+            *slot = stat.call(&mut self.store, i as i32).ok()?;
+        }
+        (v[0] >= 0).then_some(ArenaStats {
+            capacity: v[0],
+            used: v[1],
+            high_water: v[2],
+            live: v[3],
+            resets: v[4],
+            kept: v[5],
+            failed: v[6],
+            refused: v[7],
+        })
+    }
+}
+
+/// The request the realistic flare handles in tests, the demo and the benches: a few headers and
+/// a JSON order of `items` lines.
+pub fn order_request(id: u64, items: usize) -> Request {
+    let lines: Vec<String> = (0..items)
+        .map(|i| {
+            format!(
+                r#"{{"sku":"SKU-{:05}","qty":{},"price_cents":{}}}"#,
+                (id as usize * 7 + i) % 100_000,
+                1 + i % 3,
+                199 + i * 100
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"customer":"cust-{}","items":[{}],"note":"leave at the door, id {id:08}"}}"#,
+        id % 10,
+        lines.join(",")
+    );
+    Request::new("POST", "https://shop.example/api/v1/orders?src=test")
+        .header("content-type", "application/json; charset=utf-8")
+        .header("x-request-id", &format!("req-{id:08}"))
+        .header("authorization", "Bearer abc.def.ghi")
+        .header("user-agent", "flare-tests/1.0")
+        .body(body)
+}
+
+/// What the realistic flare must answer for `order_request(id, items)` (with `tier:cust-0` = gold).
+pub fn expected_total(id: u64, items: usize) -> (u64, u32) {
+    let total: u64 = (0..items)
+        .map(|i| (1 + i % 3) as u64 * (199 + i as u64 * 100))
+        .sum();
+    let units: u32 = (0..items).map(|i| (1 + i % 3) as u32).sum();
+    let discount = if id % 10 == 0 { total / 10 } else { 0 };
+    (total - discount, units)
+}
