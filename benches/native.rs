@@ -1,1 +1,460 @@
-fn main() {}
+//! Native throughput: flare-arena next to the allocators a user would pick instead, same
+//! workloads, same run.
+//!
+//!     cargo bench --bench native             # full run (a few minutes)
+//!     cargo bench --bench native -- --quick  # every bench, briefly
+//!     python3 benches/report.py              # the README tables, from criterion's estimates
+//!
+//! Every subject releases memory the way it is meant to be used: heaps (`System`, mimalloc) free
+//! each block; bump arenas (bumpalo, bump-scope, blink-alloc) reset; flare-arena frees each block
+//! (as `Drop` would) and then resets, because its reset is checked and only reclaims dead memory.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use flare_arena::{Arena, GlobalArena};
+
+static FLARE: GlobalArena = GlobalArena::with_max_bytes(1 << 30);
+static BLINK: blink_alloc::GlobalBlinkAlloc = blink_alloc::GlobalBlinkAlloc::new();
+
+/// One allocator under test, seen through the operations the workloads need.
+trait Subject {
+    fn alloc(&mut self, layout: Layout) -> *mut u8;
+    /// # Safety
+    /// `ptr` is a live block of this subject with `layout`.
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout);
+    /// # Safety
+    /// `ptr` is a live block of this subject with `layout`.
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8;
+    /// Releases every block in `blocks` (all of this subject's live blocks) the intended way.
+    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>);
+    /// Whether `release` is a reset (O(1)) rather than a free per block.
+    fn resets(&self) -> bool {
+        true
+    }
+}
+
+/// A general-purpose heap through `GlobalAlloc`: frees every block.
+struct Heap<A: GlobalAlloc>(A);
+
+impl<A: GlobalAlloc> Subject for Heap<A> {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        unsafe { self.0.alloc(layout) }
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe { self.0.realloc(ptr, layout, new_size) }
+    }
+    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
+        for (ptr, layout) in blocks.drain(..) {
+            unsafe { self.0.dealloc(ptr, layout) }
+        }
+    }
+    fn resets(&self) -> bool {
+        false
+    }
+}
+
+/// flare-arena's `GlobalArena`, called through `GlobalAlloc` (with its lock), as a flare does.
+struct FlareGlobal;
+
+impl Subject for FlareGlobal {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        unsafe { FLARE.alloc(layout) }
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        unsafe { FLARE.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe { FLARE.realloc(ptr, layout, new_size) }
+    }
+    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
+        for (ptr, layout) in blocks.drain(..) {
+            unsafe { FLARE.dealloc(ptr, layout) }
+        }
+        FLARE.reset();
+    }
+}
+
+/// flare-arena's standalone `Arena` (same core, no lock).
+struct FlareArena(Arena<'static>);
+
+impl FlareArena {
+    fn new() -> Self {
+        let buffer: &'static mut [u8] = Box::leak(vec![0u8; 256 << 20].into_boxed_slice());
+        FlareArena(Arena::new(buffer))
+    }
+}
+
+impl Subject for FlareArena {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        self.0.alloc(layout)
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe { self.0.realloc(ptr, layout, new_size) }
+    }
+    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
+        for (ptr, layout) in blocks.drain(..) {
+            unsafe { self.0.dealloc(ptr, layout) }
+        }
+        self.0.reset();
+    }
+}
+
+struct Bumpalo(bumpalo::Bump);
+
+impl Subject for Bumpalo {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        self.0.alloc_layout(layout).as_ptr()
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        use allocator_api2::alloc::Allocator;
+        unsafe { (&self.0).deallocate(NonNull::new_unchecked(ptr), layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        use allocator_api2::alloc::Allocator;
+        let new = Layout::from_size_align(new_size, layout.align()).unwrap();
+        let ptr = unsafe { NonNull::new_unchecked(ptr) };
+        let result = if new_size >= layout.size() {
+            unsafe { (&self.0).grow(ptr, layout, new) }
+        } else {
+            unsafe { (&self.0).shrink(ptr, layout, new) }
+        };
+        result.map_or(core::ptr::null_mut(), |p| p.as_ptr().cast())
+    }
+    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
+        blocks.clear();
+        self.0.reset();
+    }
+}
+
+struct BumpScope(bump_scope::Bump);
+
+impl Subject for BumpScope {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        self.0.alloc_layout(layout).as_ptr()
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        use bump_scope::alloc::Allocator;
+        unsafe { self.0.deallocate(NonNull::new_unchecked(ptr), layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        use bump_scope::alloc::Allocator;
+        let new = Layout::from_size_align(new_size, layout.align()).unwrap();
+        let ptr = unsafe { NonNull::new_unchecked(ptr) };
+        let result = if new_size >= layout.size() {
+            unsafe { self.0.grow(ptr, layout, new) }
+        } else {
+            unsafe { self.0.shrink(ptr, layout, new) }
+        };
+        result.map_or(core::ptr::null_mut(), |p| p.as_ptr().cast())
+    }
+    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
+        blocks.clear();
+        self.0.reset();
+    }
+}
+
+/// blink-alloc's `GlobalBlinkAlloc` (its `GlobalAlloc` variant, with an unsafe reset).
+struct Blink;
+
+impl Subject for Blink {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        unsafe { BLINK.alloc(layout) }
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        unsafe { BLINK.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe { BLINK.realloc(ptr, layout, new_size) }
+    }
+    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
+        blocks.clear();
+        // SAFETY: every block handed out since the last reset is in `blocks` and dropped with it.
+        unsafe { BLINK.reset() };
+    }
+}
+
+/// Runs `bench` once per subject, in one group, so the report can put them side by side.
+fn each_subject(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    mut bench: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, &str, &mut dyn Subject),
+) {
+    bench(group, "flare-arena (GlobalAlloc)", &mut FlareGlobal);
+    bench(group, "flare-arena (Arena)", &mut FlareArena::new());
+    bench(group, "bumpalo", &mut Bumpalo(bumpalo::Bump::new()));
+    bench(group, "bump-scope", &mut BumpScope(bump_scope::Bump::new()));
+    bench(group, "blink-alloc (GlobalAlloc)", &mut Blink);
+    bench(group, "mimalloc", &mut Heap(mimalloc::MiMalloc));
+    bench(group, "System (glibc)", &mut Heap(std::alloc::System));
+}
+
+fn layout(size: usize) -> Layout {
+    Layout::from_size_align(size, 8).unwrap()
+}
+
+/// A fixed stream of mixed request-like sizes: mostly small, a few large.
+fn mixed_sizes() -> Vec<Layout> {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    (0..256)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let size = match x % 16 {
+                0..=9 => 8 + (x >> 8) as usize % 56,
+                10..=13 => 64 + (x >> 8) as usize % 448,
+                _ => 512 + (x >> 8) as usize % 3584,
+            };
+            Layout::from_size_align(size, if x % 7 == 0 { 16 } else { 8 }).unwrap()
+        })
+        .collect()
+}
+
+/// Times `count` allocations only; the release happens outside the clock.
+fn time_allocations(
+    subject: &mut dyn Subject,
+    iters: u64,
+    layouts: &[Layout],
+    count: usize,
+) -> Duration {
+    let mut blocks = Vec::with_capacity(count);
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        for i in 0..count {
+            let l = layouts[i % layouts.len()];
+            blocks.push((black_box(subject.alloc(l)), l));
+        }
+        total += start.elapsed();
+        subject.release(&mut blocks);
+    }
+    total
+}
+
+fn small_allocations(c: &mut Criterion) {
+    const COUNT: usize = 1000;
+    for size in [8, 16, 32, 64, 128] {
+        let mut group = c.benchmark_group(format!("alloc_small_{size}B"));
+        group.throughput(Throughput::Elements(COUNT as u64));
+        each_subject(&mut group, |g, name, s| {
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| time_allocations(s, iters, &[layout(size)], COUNT))
+            });
+        });
+        group.finish();
+    }
+    let mixed = mixed_sizes();
+    let mut group = c.benchmark_group("alloc_mixed");
+    group.throughput(Throughput::Elements(COUNT as u64));
+    each_subject(&mut group, |g, name, s| {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| time_allocations(s, iters, &mixed, COUNT))
+        });
+    });
+    group.finish();
+}
+
+fn lifo_and_batches(c: &mut Criterion) {
+    const COUNT: usize = 1000;
+    let mut group = c.benchmark_group("alloc_free_lifo");
+    group.throughput(Throughput::Elements(COUNT as u64));
+    each_subject(&mut group, |g, name, s| {
+        let mut none = Vec::new();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for _ in 0..COUNT {
+                    let p = black_box(s.alloc(layout(32)));
+                    unsafe { s.dealloc(p, layout(32)) };
+                }
+                s.release(&mut none);
+            })
+        });
+    });
+    group.finish();
+
+    const MANY: usize = 10_000;
+    let mixed = mixed_sizes();
+    let mut group = c.benchmark_group("alloc_many_then_release");
+    group.throughput(Throughput::Elements(MANY as u64));
+    each_subject(&mut group, |g, name, s| {
+        let mut blocks = Vec::with_capacity(MANY);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for i in 0..MANY {
+                    let l = mixed[i % mixed.len()];
+                    blocks.push((black_box(s.alloc(l)), l));
+                }
+                s.release(&mut blocks);
+            })
+        });
+    });
+    group.finish();
+
+    // A request-shaped batch: a few hundred mixed allocations, some freed early, some grown.
+    const BATCH: usize = 300;
+    let mut group = c.benchmark_group("request_batch");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    each_subject(&mut group, |g, name, s| {
+        let mut blocks = Vec::with_capacity(BATCH);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for i in 0..BATCH {
+                    let l = mixed[i % mixed.len()];
+                    let p = s.alloc(l);
+                    match i % 10 {
+                        0 | 1 => unsafe { s.dealloc(p, l) },
+                        2 => {
+                            let grown = unsafe { s.realloc(p, l, l.size() * 2) };
+                            blocks.push((
+                                grown,
+                                Layout::from_size_align(l.size() * 2, l.align()).unwrap(),
+                            ));
+                        }
+                        _ => blocks.push((black_box(p), l)),
+                    }
+                }
+                s.release(&mut blocks);
+            })
+        });
+    });
+    group.finish();
+}
+
+/// A `Vec<T>`'s growth policy, on a subject: push `count` items of `item` bytes each.
+fn simulated_vec(s: &mut dyn Subject, count: usize, item: usize) {
+    let mut cap = 0usize;
+    let mut ptr = core::ptr::null_mut();
+    for len in 0..count {
+        if len == cap {
+            let new_cap = (cap * 2).max(8 / item.min(8)).max(4);
+            ptr = if cap == 0 {
+                s.alloc(layout(new_cap * item))
+            } else {
+                unsafe { s.realloc(ptr, layout(cap * item), new_cap * item) }
+            };
+            cap = new_cap;
+        }
+        unsafe { ptr.add(len * item).write(len as u8) };
+    }
+    black_box(ptr);
+    let mut blocks = vec![(ptr, layout(cap * item))];
+    s.release(&mut blocks);
+}
+
+fn growth(c: &mut Criterion) {
+    const PUSHES: usize = 10_000;
+    let mut group = c.benchmark_group("vec_push_u64");
+    group.throughput(Throughput::Elements(PUSHES as u64));
+    each_subject(&mut group, |g, name, s| {
+        g.bench_function(name, |b| b.iter(|| simulated_vec(s, PUSHES, 8)));
+    });
+    group.finish();
+    let mut group = c.benchmark_group("string_push_bytes");
+    group.throughput(Throughput::Elements(PUSHES as u64));
+    each_subject(&mut group, |g, name, s| {
+        g.bench_function(name, |b| b.iter(|| simulated_vec(s, PUSHES, 1)));
+    });
+    group.finish();
+}
+
+fn reset_cost(c: &mut Criterion) {
+    for count in [10usize, 1000, 100_000] {
+        let mut group = c.benchmark_group(format!("reset_after_{count}"));
+        group.throughput(Throughput::Elements(1));
+        each_subject(&mut group, |g, name, s| {
+            if !s.resets() {
+                return; // a heap has no reset: its "reset" is a free per block
+            }
+            // Each sample times one reset (so it includes the clock's own ~20-40 ns).
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut blocks: Vec<_> = (0..count)
+                            .map(|_| (s.alloc(layout(32)), layout(32)))
+                            .collect();
+                        // flare-arena reclaims only dead memory: drop the blocks first, as a
+                        // program's `Drop`s would, so that the timed reset is a reclaiming one.
+                        if name.starts_with("flare") {
+                            for (p, l) in blocks.drain(..) {
+                                unsafe { s.dealloc(p, l) };
+                            }
+                        }
+                        let start = Instant::now();
+                        s.release(&mut blocks);
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            });
+        });
+        group.finish();
+    }
+}
+
+fn two_threads(c: &mut Criterion) {
+    const PER_THREAD: usize = 10_000;
+    let mut group = c.benchmark_group("two_threads_alloc_free");
+    group.throughput(Throughput::Elements(2 * PER_THREAD as u64));
+    fn hammer<A: GlobalAlloc + Sync>(a: &A, reset: impl Fn()) -> Duration {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    for i in 0..PER_THREAD {
+                        let l = layout(16 + i % 48);
+                        let p = unsafe { a.alloc(l) };
+                        black_box(p);
+                        unsafe { a.dealloc(p, l) };
+                    }
+                });
+            }
+        });
+        let elapsed = start.elapsed();
+        reset();
+        elapsed
+    }
+    group.bench_function("flare-arena (GlobalAlloc)", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    hammer(&FLARE, || {
+                        FLARE.reset();
+                    })
+                })
+                .sum()
+        })
+    });
+    group.bench_function("mimalloc", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| hammer(&mimalloc::MiMalloc, || ())).sum())
+    });
+    group.bench_function("System (glibc)", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| hammer(&std::alloc::System, || ())).sum())
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = small_allocations, lifo_and_batches, growth, reset_cost, two_threads
+}
+criterion_main!(benches);

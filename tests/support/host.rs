@@ -298,6 +298,7 @@ pub fn fake_jwt(claims: &[u8]) -> String {
 /// One instance of a flare, reused across invocations.
 pub struct Flare {
     store: Store<HostState>,
+    instance: Instance,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     handle_request: Option<TypedFunc<(), i64>>,
@@ -327,12 +328,23 @@ impl Flare {
             .ok();
         Ok(Flare {
             store,
+            instance,
             memory,
             alloc,
             handle_request,
             ws,
             stat,
         })
+    }
+
+    /// A guest export of type `(i32) -> i32`, for calling repeatedly with [`Flare::call`].
+    pub fn export(&mut self, name: &str) -> Result<TypedFunc<i32, i32>> {
+        self.instance
+            .get_typed_func::<i32, i32>(&mut self.store, name)
+    }
+
+    pub fn call(&mut self, export: &TypedFunc<i32, i32>, arg: i32) -> Result<i32> {
+        export.call(&mut self.store, arg)
     }
 
     /// Seeds the KV store.

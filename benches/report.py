@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Turns criterion's saved estimates into the README's benchmark tables.
+
+    cargo bench --bench native && cargo bench --bench wasm
+    python3 benches/report.py            # markdown on stdout, also target/criterion/flare-report.md
+
+For every criterion group: each allocator's median time per element, its throughput, and the
+ratio of its time to flare-arena's in the same group (> 1 means slower than flare-arena).
+The footprint table comes from target/criterion/flare-footprint.json, written by the wasm bench.
+"""
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CRITERION = ROOT / "target" / "criterion"
+REFERENCES = ("flare-arena (GlobalAlloc)", "flare-arena")
+
+
+def load():
+    groups = {}
+    for bench in CRITERION.glob("**/new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        estimates = json.loads((bench.parent / "estimates.json").read_text())
+        elements = (meta.get("throughput") or {}).get("Elements", 1)
+        median_ns = estimates["median"]["point_estimate"]
+        groups.setdefault(meta["group_id"], {})[meta["function_id"]] = (median_ns, elements)
+    return groups
+
+
+def fmt_time(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.2f} ns"
+
+
+def table(name, rows):
+    reference = next((rows[r] for r in REFERENCES if r in rows), None)
+    out = [f"#### {name}", "", "| allocator | median per element | throughput | time ÷ flare-arena's |", "|---|---:|---:|---:|"]
+    for function, (median_ns, elements) in sorted(rows.items(), key=lambda kv: kv[1][0]):
+        per = median_ns / elements
+        ratio = f"{median_ns / reference[0]:.2f}" if reference else "n/a"
+        out.append(f"| {function} | {fmt_time(per)} | {elements / median_ns * 1e3:.1f} M/s | {ratio} |")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    groups = load()
+    if not groups:
+        sys.exit("no criterion results under target/criterion: run `cargo bench` first")
+    native = sorted(g for g in groups if not g.startswith("wasm_"))
+    wasm = sorted(g for g in groups if g.startswith("wasm_"))
+    parts = []
+    if wasm:
+        parts.append("### wasm32 (in wasmtime)\n")
+        parts += [table(g, groups[g]) for g in wasm]
+    footprint = CRITERION / "flare-footprint.json"
+    if footprint.exists():
+        rows = json.loads(footprint.read_text())
+        key = next(k for k in rows[0] if k.startswith("pages_after_"))
+        parts.append("### Footprint\n")
+        parts.append(f"| allocator | minimal flare .wasm (opt z, LTO, stripped) | realistic flare .wasm | linear memory {key.replace('_', ' ')} |")
+        parts.append("|---|---:|---:|---:|")
+        for r in rows:
+            parts.append(f"| {r['allocator']} | {r['minimal_wasm_bytes']} B | {r['flare_wasm_bytes']} B | {r[key]} pages ({r[key] * 64} KiB) |")
+        parts.append("")
+    if native:
+        parts.append("### Native\n")
+        parts += [table(g, groups[g]) for g in native]
+    report = "\n".join(parts)
+    (CRITERION / "flare-report.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
