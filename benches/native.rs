@@ -216,7 +216,7 @@ fn mixed_sizes() -> Vec<Layout> {
                 10..=13 => 64 + (x >> 8) as usize % 448,
                 _ => 512 + (x >> 8) as usize % 3584,
             };
-            Layout::from_size_align(size, if x % 7 == 0 { 16 } else { 8 }).unwrap()
+            Layout::from_size_align(size, if x.is_multiple_of(7) { 16 } else { 8 }).unwrap()
         })
         .collect()
 }

@@ -4,12 +4,12 @@
 //! Owns the translation between arena offsets and the `i32` handles the host sees: on wasm32 a
 //! handle is the absolute linear-memory address; on native targets, where a pointer does not fit
 //! an `i32`, it is the offset from the region base (the region's first word is reserved, so no
-//! handle is 0).
+//! handle is 0; core offsets start after it).
 //!
 //! Must never: panic, call a host import, or count a host buffer as live (host buffers are
 //! transient by contract: valid until the next reset).
 
-use crate::bump::Bump;
+use crate::bump::{Bump, RESERVED};
 use crate::region::Region;
 
 /// Packs `(ptr, len)` the way the host returns data: `ptr` in the high 32 bits, `len` in the low.
@@ -30,32 +30,31 @@ pub const fn decode_ptr_len(packed: i64) -> (u32, u32) {
     ((packed >> 32) as u32, packed as u32)
 }
 
-/// The handle of the block at `offset` in a region based at `base_addr`.
+/// The handle of the block at core offset `offset`, whose offset 0 is at `base_addr`.
 fn handle_of(base_addr: usize, offset: usize) -> u32 {
     if cfg!(target_arch = "wasm32") {
         base_addr.wrapping_add(offset) as u32
     } else {
-        offset as u32
+        (offset + RESERVED) as u32
     }
 }
 
-/// The offset a handle names, if it can name one.
+/// The core offset a handle names, if it can name one.
 fn offset_of(base_addr: usize, handle: u32) -> Option<usize> {
     if cfg!(target_arch = "wasm32") {
         (handle as usize).checked_sub(base_addr)
     } else {
-        Some(handle as usize)
+        (handle as usize).checked_sub(RESERVED)
     }
 }
 
-/// The largest region end a host buffer may reach so that its handle is representable.
-fn handle_limit(base_addr: usize) -> usize {
+/// The largest core offset a host buffer may end at so that its handle is representable.
+fn handle_limit() -> usize {
     if cfg!(target_arch = "wasm32") {
         usize::MAX
     } else {
         // Native handles are offsets returned as an `i32`: keep them non-negative.
-        let _ = base_addr;
-        i32::MAX as usize
+        i32::MAX as usize - RESERVED
     }
 }
 
@@ -65,8 +64,7 @@ pub(crate) fn guest_alloc<G: Region>(bump: &mut Bump<G>, size: i32) -> i32 {
     if size <= 0 {
         return 0;
     }
-    let limit = handle_limit(bump.base_addr());
-    match bump.alloc_transient(size as usize, limit) {
+    match bump.alloc_transient(size as usize, handle_limit()) {
         Some(offset) => handle_of(bump.base_addr(), offset) as i32,
         None => 0,
     }

@@ -7,8 +7,10 @@
 //! Must never: lock, claim `Sync`, allocate, panic (the global wrapper calls it with its lock held;
 //! all arithmetic is checked or provably in range), or reclaim a range that still has a live block.
 //!
-//! Memory is addressed as *offsets* from the region base; pointers are made with `wrapping_add` on
-//! the base the region returned, so they keep its provenance (Miri checks this).
+//! Memory is addressed as *offsets* from `base`, which is the region's base plus one reserved word
+//! (so that no native handle is 0); pointers are made with `wrapping_add` on the base the region
+//! returned, so they keep its provenance (Miri checks this). A fresh core is all zeroes, so a
+//! `static` arena costs no initialised data in a flare's `.wasm`.
 
 use core::alloc::Layout;
 use core::ptr;
@@ -17,9 +19,9 @@ use crate::region::{MIN_ALIGN, Region};
 use crate::scope::{Checkpoint, CheckpointError, Frames, Reset};
 use crate::stats::Stats;
 
-/// The first offset handed out. Offsets are the native ABI handles and 0 means "none", so the
-/// first word of every region is reserved.
-pub(crate) const FIRST_OFFSET: usize = MIN_ALIGN;
+/// Bytes reserved at the start of every region. Native ABI handles are offsets from the region
+/// base and 0 means "none", so the first word is never handed out.
+pub(crate) const RESERVED: usize = MIN_ALIGN;
 
 /// Byte written over reclaimed memory in debug builds (and with the `poison` feature).
 pub const POISON_BYTE: u8 = 0xDE;
@@ -34,8 +36,9 @@ fn round_size(size: usize) -> Option<usize> {
 /// Single-threaded bump allocator over one [`Region`].
 pub struct Bump<G: Region> {
     region: G,
+    /// The region base plus [`RESERVED`]; null until the region answers.
     base: *mut u8,
-    /// Next free offset. Invariant: `FIRST_OFFSET <= top <= end`, both multiples of 8.
+    /// Next free offset. Invariant: `top <= end`, both multiples of 8.
     top: usize,
     end: usize,
     frames: Frames,
@@ -52,10 +55,10 @@ impl<G: Region> Bump<G> {
         Bump {
             region,
             base: ptr::null_mut(),
-            top: FIRST_OFFSET,
-            end: FIRST_OFFSET,
-            frames: Frames::new(FIRST_OFFSET),
-            high_water: FIRST_OFFSET,
+            top: 0,
+            end: 0,
+            frames: Frames::new(),
+            high_water: 0,
             resets: 0,
             kept: 0,
             failed: 0,
@@ -74,7 +77,7 @@ impl<G: Region> Bump<G> {
     }
 
     /// Allocates a counted block: it is live until `dealloc`. Null on failure.
-    #[inline(always)]
+    #[inline]
     pub fn alloc(&mut self, layout: Layout) -> *mut u8 {
         // A Layout's size is at most isize::MAX, so adding 7 cannot overflow.
         let rounded = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
@@ -104,39 +107,47 @@ impl<G: Region> Bump<G> {
     #[cold]
     #[inline(never)]
     fn alloc_slow(&mut self, size: usize, align: usize, max_end: usize) -> Option<usize> {
+        // Alignment padding depends on the base address: learn it before placing anything.
+        if self.base.is_null() && !self.grow_to(0) {
+            return self.refuse();
+        }
         let placed = self
             .place(size, align)
             .filter(|&(_, new_top)| new_top <= max_end);
-        let Some((mut offset, mut new_top)) = placed else {
-            self.failed += 1;
-            return None;
-        };
-        if new_top > self.end {
-            let had_memory = self.end > FIRST_OFFSET;
-            let Some((base, end)) = self.region.grow(new_top) else {
-                if self.region.is_ready() {
-                    self.failed += 1;
-                }
-                return None;
-            };
-            self.base = base;
-            self.end = end;
-            if !had_memory {
-                // The base just became known: alignment padding depends on it.
-                match self
-                    .place(size, align)
-                    .filter(|&(_, t)| t <= self.end && t <= max_end)
-                {
-                    Some(placed) => (offset, new_top) = placed,
-                    None => {
-                        self.failed += 1;
-                        return None;
-                    }
-                }
+        match placed {
+            Some((offset, new_top)) if new_top <= self.end || self.grow_to(new_top) => {
+                self.top = new_top;
+                Some(offset)
             }
+            _ => self.refuse(),
         }
-        self.top = new_top;
-        Some(offset)
+    }
+
+    /// Asks the region for room up to offset `new_top`; true if it now has it.
+    fn grow_to(&mut self, new_top: usize) -> bool {
+        let Some(region_end) = new_top.checked_add(RESERVED) else {
+            return false;
+        };
+        match self.region.grow(region_end) {
+            // The region answers with `end >= region_end` and, once it has answered, the same base
+            // (its contract): blocks already handed out stay where they are.
+            Some((base, end)) => {
+                self.base = base.wrapping_add(RESERVED);
+                self.end = (end - RESERVED) & !(MIN_ALIGN - 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a refused request; a region still waiting for its memory is not a refusal yet (the
+    /// owner provides the memory and retries).
+    #[cold]
+    fn refuse<T>(&mut self) -> Option<T> {
+        if self.region.is_ready() {
+            self.failed += 1;
+        }
+        None
     }
 
     /// Where a block would go: its offset and the new top. `None` on arithmetic overflow.
@@ -148,7 +159,8 @@ impl<G: Region> Bump<G> {
         Some((offset, new_top))
     }
 
-    /// Offset of `ptr` in the region; out-of-region pointers give an offset at or past `top`.
+    /// Offset of `ptr` from the base; pointers outside the used part give an offset at or past
+    /// `top` (those below the base wrap around to huge values).
     #[inline(always)]
     fn offset_of(&self, ptr: *mut u8) -> usize {
         ptr.addr().wrapping_sub(self.base.addr())
@@ -156,10 +168,10 @@ impl<G: Region> Bump<G> {
 
     /// Frees a counted block. The last block's bytes come back at once; others at the next reset.
     /// Pointers that are not in the used part of the region are ignored.
-    #[inline(always)]
+    #[inline]
     pub fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
         let offset = self.offset_of(ptr);
-        if offset >= self.top || offset < FIRST_OFFSET {
+        if offset >= self.top {
             return;
         }
         self.frames.count_free(offset);
@@ -180,8 +192,7 @@ impl<G: Region> Bump<G> {
         let (Some(old_rounded), Some(new_rounded)) =
             (round_size(layout.size()), round_size(new_size))
         else {
-            self.failed += 1;
-            return ptr::null_mut();
+            return self.refuse().unwrap_or(ptr::null_mut());
         };
         let is_last = offset.checked_add(old_rounded) == Some(self.top)
             && offset >= self.frames.current_start();
@@ -202,27 +213,22 @@ impl<G: Region> Bump<G> {
     }
 
     #[cold]
+    #[inline(never)]
     fn grow_last_slow(&mut self, ptr: *mut u8, offset: usize, new_rounded: usize) -> *mut u8 {
-        let new_top = offset.checked_add(new_rounded);
-        match new_top.and_then(|t| self.region.grow(t).map(|grown| (t, grown))) {
-            Some((new_top, (_, end))) => {
-                // The region had memory (it holds `ptr`), so its base did not move.
-                self.end = end;
+        match offset.checked_add(new_rounded) {
+            Some(new_top) if self.grow_to(new_top) => {
                 self.top = new_top;
                 ptr
             }
-            None => {
-                self.failed += 1;
-                ptr::null_mut()
-            }
+            _ => self.refuse().unwrap_or(ptr::null_mut()),
         }
     }
 
     #[cold]
+    #[inline(never)]
     fn move_block(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
-            self.failed += 1;
-            return ptr::null_mut();
+            return self.refuse().unwrap_or(ptr::null_mut());
         };
         let new_ptr = self.alloc(new_layout);
         if !new_ptr.is_null() {
@@ -245,13 +251,17 @@ impl<G: Region> Bump<G> {
     /// Checked reset to `cp`: reclaims everything since it if nothing counted there is live,
     /// otherwise keeps it (see [`Reset::Kept`]). Refuses checkpoints that are not open on this core.
     pub fn reset_to(&mut self, cp: Checkpoint, owner: usize) -> Reset {
-        let (start, live) = match self.frames.validate(cp, owner) {
-            Ok(found) => found,
+        match self.frames.validate(cp, owner) {
+            Ok((start, live)) => self.reset_frame(cp, start, live),
             Err(error) => {
                 self.refused += 1;
-                return Reset::Refused(error);
+                Reset::Refused(error)
             }
-        };
+        }
+    }
+
+    /// The checked reset of a frame known to be open: `start` and `live` as `validate` found them.
+    fn reset_frame(&mut self, cp: Checkpoint, start: usize, live: usize) -> Reset {
         self.resets += 1;
         let bytes = self.top - start;
         if live == 0 {
@@ -277,8 +287,8 @@ impl<G: Region> Bump<G> {
     /// Starts a new invocation: a checked reset to the start-of-invocation mark. The first call
     /// only sets that mark; what was allocated before it (init) is never reclaimed.
     pub fn reset_invocation(&mut self, owner: usize) -> Reset {
-        match self.frames.invocation_checkpoint(owner) {
-            Some(cp) => self.reset_to(cp, owner),
+        match self.frames.invocation_frame(owner) {
+            Some((cp, start, live)) => self.reset_frame(cp, start, live),
             None => {
                 self.resets += 1;
                 self.frames.start_first_invocation(self.top, owner);
@@ -312,7 +322,7 @@ impl<G: Region> Bump<G> {
     fn reclaim_to(&mut self, start: usize) {
         self.note_high_water();
         if cfg!(any(debug_assertions, feature = "poison")) && self.top > start {
-            // SAFETY: `start..top` is inside the region (`FIRST_OFFSET <= start <= top <= end`) and
+            // SAFETY: `start..top` is inside the region (`start <= top <= end`, past the base) and
             // the caller established that nothing in it is in use: it is the block just freed, or a
             // range whose live count is zero (or whose unchecked reset the caller vouched for), and
             // host buffers expire at a reset.
@@ -328,7 +338,7 @@ impl<G: Region> Bump<G> {
         self.high_water = self.high_water.max(self.top);
     }
 
-    /// Base address of the region (0 before it has memory).
+    /// Address of offset 0 (0 before the region has memory).
     pub fn base_addr(&self) -> usize {
         self.base.addr()
     }
@@ -336,15 +346,15 @@ impl<G: Region> Bump<G> {
     /// Pointer to `len` bytes at `offset` if they lie in the used part of the region.
     pub fn used_bytes(&self, offset: usize, len: usize) -> Option<*mut u8> {
         let end = offset.checked_add(len)?;
-        (offset >= FIRST_OFFSET && end <= self.top).then(|| self.base.wrapping_add(offset))
+        (end <= self.top).then(|| self.base.wrapping_add(offset))
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         Stats {
-            capacity: self.end - FIRST_OFFSET,
-            used: self.top - FIRST_OFFSET,
-            high_water: self.high_water.max(self.top) - FIRST_OFFSET,
+            capacity: self.end,
+            used: self.top,
+            high_water: self.high_water.max(self.top),
             live: self.frames.total_live(),
             depth: self.frames.depth(),
             resets: self.resets,

@@ -75,7 +75,9 @@ unsafe impl Region for SliceRegion<'_> {
 pub struct WasmRegion {
     base: usize,
     end: usize,
-    max_bytes: usize,
+    /// `max_bytes ^ DEFAULT_MAX_BYTES`: zero for the default, so that a default `GlobalArena`
+    /// static is all zeroes and lives in `.bss` rather than adding its size to the `.wasm`.
+    max_bytes_xor_default: usize,
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -94,8 +96,12 @@ impl WasmRegion {
         WasmRegion {
             base: 0,
             end: 0,
-            max_bytes: max_bytes & !(MIN_ALIGN - 1),
+            max_bytes_xor_default: (max_bytes & !(MIN_ALIGN - 1)) ^ crate::DEFAULT_MAX_BYTES,
         }
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.max_bytes_xor_default ^ crate::DEFAULT_MAX_BYTES
     }
 
     fn memory_end() -> usize {
@@ -130,7 +136,8 @@ unsafe impl Region for WasmRegion {
         if self.base == 0 {
             self.claim();
         }
-        if min_end > self.max_bytes {
+        let max_bytes = self.max_bytes();
+        if min_end > max_bytes {
             return None;
         }
         let needed_end = self.base.checked_add(min_end)?;
@@ -138,7 +145,7 @@ unsafe impl Region for WasmRegion {
             if Self::memory_end() != self.end {
                 return None; // someone else grew memory: our next pages are not ours
             }
-            let max_end = self.base.checked_add(self.max_bytes)?;
+            let max_end = self.base.checked_add(max_bytes)?;
             let missing = (needed_end - self.end).div_ceil(Self::PAGE);
             let room = max_end.saturating_sub(self.end) / Self::PAGE;
             let pages = missing.max(Self::MIN_GROW_PAGES.min(room));
@@ -147,7 +154,7 @@ unsafe impl Region for WasmRegion {
             }
             self.end += pages * Self::PAGE;
         }
-        let capacity = (self.end - self.base).min(self.max_bytes) & !(MIN_ALIGN - 1);
+        let capacity = (self.end - self.base).min(max_bytes) & !(MIN_ALIGN - 1);
         Some((ptr::with_exposed_provenance_mut(self.base), capacity))
     }
 }

@@ -9,8 +9,9 @@
 //! reset had to keep); it is never reclaimed. Frame 1, once the first invocation starts, is the
 //! invocation frame. User checkpoints stack above it.
 //!
-//! Must never: touch memory, allocate, panic (it runs with the allocator's lock held), or trust a
-//! [`Checkpoint`] it did not validate.
+//! Must never: touch memory, allocate, panic (it runs with the allocator's lock held; it does not
+//! even index with `[]`, so no panic path is linked into a flare), or trust a [`Checkpoint`] it did
+//! not validate.
 
 /// How many frames can be open at once: init, invocation, and 30 nested user scopes.
 pub const MAX_FRAMES: usize = 32;
@@ -123,12 +124,13 @@ pub(crate) struct Frames {
 }
 
 impl Frames {
-    pub(crate) const fn new(start: usize) -> Self {
+    /// A stack holding only the init frame, which covers everything from offset 0.
+    pub(crate) const fn new() -> Self {
         Frames {
-            current: Frame::at(start, 0),
-            below: [Frame::at(start, 0); MAX_FRAMES - 1],
+            current: Frame::at(0, 0),
+            below: [Frame::at(0, 0); MAX_FRAMES - 1],
             depth: 0,
-            next_generation: 1,
+            next_generation: 0,
             invocation_started: false,
         }
     }
@@ -155,9 +157,9 @@ impl Frames {
 
     #[cold]
     fn count_free_below(&mut self, offset: usize) {
-        // Frame 0 starts at the first offset, so the search always finds a frame for an offset
-        // inside the region; `saturating_sub` keeps a double free from wrapping a count.
-        for frame in self.below[..self.depth].iter_mut().rev() {
+        // Frame 0 starts at offset 0, so the search always finds a frame for an offset inside
+        // the region; `saturating_sub` keeps a double free from wrapping a count.
+        for frame in self.below.iter_mut().take(self.depth).rev() {
             if offset >= frame.start {
                 frame.live = frame.live.saturating_sub(1);
                 return;
@@ -194,7 +196,7 @@ impl Frames {
         *slot = self.current;
         self.depth += 1;
         let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        self.next_generation = self.next_generation.wrapping_add(1);
         self.current = Frame::at(top, generation);
         Some(Checkpoint {
             owner,
@@ -203,14 +205,16 @@ impl Frames {
         })
     }
 
-    /// The checkpoint that opens a new invocation; `None` before the first one.
-    pub(crate) fn invocation_checkpoint(&self, owner: usize) -> Option<Checkpoint> {
+    /// The invocation frame's checkpoint, start and live count (from it upward); `None` before the
+    /// first invocation. It needs no validation: it is always open once invocations have started.
+    pub(crate) fn invocation_frame(&self, owner: usize) -> Option<(Checkpoint, usize, usize)> {
         let frame = self.frame(1).filter(|_| self.invocation_started)?;
-        Some(Checkpoint {
+        let cp = Checkpoint {
             owner,
             depth: 1,
             generation: frame.generation,
-        })
+        };
+        Some((cp, frame.start, self.live_from(1)))
     }
 
     /// Starts the first invocation: everything so far (init, and any scopes opened during init)
@@ -219,7 +223,7 @@ impl Frames {
         let live = self.live_from(0);
         self.depth = 0;
         self.current = Frame {
-            start: self.below[0].start.min(self.current.start),
+            start: 0,
             live,
             generation: 0,
         };
@@ -258,8 +262,8 @@ impl Frames {
     /// `cp` must have passed [`Frames::validate`].
     pub(crate) fn truncate_to(&mut self, cp: Checkpoint) {
         let index = cp.depth as usize;
-        if index < self.depth {
-            self.current = self.below[index];
+        if let Some(&frame) = self.below.get(index).filter(|_| index < self.depth) {
+            self.current = frame;
             self.depth = index;
         }
         self.current.live = 0;
@@ -271,18 +275,21 @@ impl Frames {
     pub(crate) fn keep(&mut self, cp: Checkpoint, top: usize) {
         let index = cp.depth as usize;
         let live = self.live_from(index);
-        self.below[index - 1].live = self.below[index - 1].live.saturating_add(live);
-        self.depth = index;
-        self.current = Frame::at(top, cp.generation);
+        if let Some(enclosing) = self.below.get_mut(index.wrapping_sub(1)) {
+            enclosing.live = enclosing.live.saturating_add(live);
+            self.depth = index;
+            self.current = Frame::at(top, cp.generation);
+        }
     }
 
     /// Closes `cp`'s frame, which a reset has just emptied; its range returns to the enclosing frame.
     pub(crate) fn pop(&mut self, cp: Checkpoint) {
         let index = cp.depth as usize;
-        if index == self.depth && self.current.generation == cp.generation && index >= 1 {
+        let open = index == self.depth && self.current.generation == cp.generation;
+        if let Some(&enclosing) = self.below.get(index.wrapping_sub(1)).filter(|_| open) {
             let live = self.current.live;
-            self.depth -= 1;
-            self.current = self.below[self.depth];
+            self.depth = index - 1;
+            self.current = enclosing;
             self.current.live = self.current.live.saturating_add(live);
         }
     }

@@ -4,7 +4,7 @@
 
 use flare_arena::GlobalArena;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard};
 
 #[global_allocator]
 static ARENA: GlobalArena = GlobalArena::with_max_bytes(1 << 30);
@@ -12,6 +12,14 @@ static ARENA: GlobalArena = GlobalArena::with_max_bytes(1 << 30);
 /// Filled lazily by whichever test gets there first, inside a scope: the scope's reset must keep
 /// it, since it is still live.
 static CACHE: OnceLock<Vec<String>> = OnceLock::new();
+
+/// The workload tests run concurrently (shared); the reuse test runs alone (exclusive), since any
+/// block another thread holds makes a scope keep its memory.
+static ALONE: RwLock<()> = RwLock::new(());
+
+fn concurrently() -> RwLockReadGuard<'static, ()> {
+    ALONE.read().unwrap_or_else(|e| e.into_inner())
+}
 
 fn cache() -> &'static Vec<String> {
     CACHE.get_or_init(|| (0..100).map(|i| format!("cached entry {i:04}")).collect())
@@ -31,6 +39,7 @@ fn check_cache() {
 
 #[test]
 fn vec_and_string_workloads_in_scopes() {
+    let _shared = concurrently();
     let canary: Vec<u64> = (0..1000).map(|i| i * 3).collect();
     for round in 0..200 {
         ARENA.scope(|| {
@@ -52,6 +61,7 @@ fn vec_and_string_workloads_in_scopes() {
 
 #[test]
 fn hashmap_workloads_in_scopes() {
+    let _shared = concurrently();
     let canary: HashMap<String, usize> = (0..200).map(|i| (format!("key{i}"), i)).collect();
     for round in 0..100 {
         ARENA.scope(|| {
@@ -72,6 +82,7 @@ fn hashmap_workloads_in_scopes() {
 
 #[test]
 fn btreemap_workloads_in_nested_scopes() {
+    let _shared = concurrently();
     let mut survivors = BTreeMap::new();
     for round in 0..50 {
         ARENA.scope(|| {
@@ -97,10 +108,11 @@ fn btreemap_workloads_in_nested_scopes() {
 
 #[test]
 fn a_box_leaked_in_a_scope_is_never_handed_out_again() {
+    let _shared = concurrently();
     let leaked: &'static mut [u8; 64] = ARENA.scope(|| Box::leak(Box::new([0xA5; 64])));
     for _ in 0..100 {
         ARENA.scope(|| {
-            let fresh = vec![0u8; 64];
+            let fresh = Box::new([0u8; 64]); // on the heap, i.e. from the arena
             assert_ne!(fresh.as_ptr(), leaked.as_ptr());
         });
     }
@@ -110,8 +122,9 @@ fn a_box_leaked_in_a_scope_is_never_handed_out_again() {
 
 #[test]
 fn scopes_that_free_everything_reuse_their_memory() {
-    // Other tests allocate concurrently and may make a scope keep their blocks, so this asserts
+    // Alone, but the harness's own thread may still hold a block now and then, so this asserts
     // reuse in bulk: 2,000 scopes of 64 KiB each would need 128 MiB without it.
+    let _alone = ALONE.write().unwrap_or_else(|e| e.into_inner());
     let before = ARENA.stats();
     for _ in 0..2000 {
         ARENA.scope(|| drop(vec![1u8; 64 << 10]));

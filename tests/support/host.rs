@@ -155,7 +155,7 @@ fn give(caller: &mut Caller<'_, HostState>, data: &[u8]) -> Result<i64> {
         return Ok(0);
     }
     let start = ptr as u32 as usize;
-    if start % 8 != 0 || start + data.len() > memory.data_size(&caller) {
+    if !start.is_multiple_of(8) || start + data.len() > memory.data_size(&caller) {
         caller.data_mut().calls.alloc_violations += 1;
         return Ok(0);
     }
@@ -470,6 +470,6 @@ pub fn expected_total(id: u64, items: usize) -> (u64, u32) {
         .map(|i| (1 + i % 3) as u64 * (199 + i as u64 * 100))
         .sum();
     let units: u32 = (0..items).map(|i| (1 + i % 3) as u32).sum();
-    let discount = if id % 10 == 0 { total / 10 } else { 0 };
+    let discount = if id.is_multiple_of(10) { total / 10 } else { 0 };
     (total - discount, units)
 }

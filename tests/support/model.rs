@@ -71,7 +71,7 @@ impl Model {
         self.blocks.iter().filter(|b| b.birth > mark).count()
     }
 
-    pub fn check(&self, arena: &mut Arena<'_>, step: u64) {
+    pub fn check(&self, arena: &mut Arena<'_>, step: &str) {
         let mut spans: Vec<(usize, usize)> = Vec::new();
         for b in &self.blocks {
             let addr = b.ptr as usize;
@@ -157,7 +157,19 @@ pub fn run_ops(
     while *budget > 0 {
         *budget -= 1;
         let step = *budget;
-        match rng.below(100) {
+        let choice = rng.below(100);
+        let op = match choice {
+            0..=34 => "alloc",
+            35..=54 => "dealloc",
+            55..=69 => "realloc",
+            70..=79 => "guest_alloc",
+            80..=84 => "checkpoint",
+            85..=89 => "reset_to",
+            90..=93 => "scope",
+            94..=96 => "invocation",
+            _ => "nothing",
+        };
+        match choice {
             0..=34 => {
                 let layout = random_layout(rng);
                 let ptr = arena.alloc(layout);
@@ -272,6 +284,6 @@ pub fn run_ops(
             }
             _ => {}
         }
-        model.check(arena, step);
+        model.check(arena, &format!("step {step} ({op}, depth {depth})"));
     }
 }

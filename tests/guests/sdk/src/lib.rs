@@ -209,6 +209,7 @@ pub fn ws_send(data: &[u8]) -> bool {
 
 /// Arena counters for the host (not a handler: it does not reset). -1 on baseline builds.
 /// 0 capacity, 1 used, 2 high water, 3 live, 4 resets, 5 kept, 6 failed, 7 refused.
+#[cfg(feature = "stats")]
 #[unsafe(no_mangle)]
 pub extern "C" fn flare_stat(which: i32) -> i64 {
     #[cfg(feature = "arena")]
