@@ -39,10 +39,21 @@ trait Subject {
     }
 }
 
-/// A general-purpose heap through `GlobalAlloc`: frees every block.
-struct Heap<A: GlobalAlloc>(A);
+/// How a `GlobalAlloc` subject releases a batch of blocks.
+#[derive(Clone, Copy)]
+enum Release {
+    /// A heap: free every block.
+    FreeEach,
+    /// flare-arena: free every block (as `Drop` would), then the checked reset reclaims them.
+    FreeEachThenReset(fn()),
+    /// A bump allocator with an unchecked reset: just reset.
+    Reset(fn()),
+}
 
-impl<A: GlobalAlloc> Subject for Heap<A> {
+/// Any allocator through the `GlobalAlloc` trait (with whatever lock it has).
+struct Global<A: GlobalAlloc + 'static>(&'static A, Release);
+
+impl<A: GlobalAlloc> Subject for Global<A> {
     fn alloc(&mut self, layout: Layout) -> *mut u8 {
         unsafe { self.0.alloc(layout) }
     }
@@ -53,35 +64,37 @@ impl<A: GlobalAlloc> Subject for Heap<A> {
         unsafe { self.0.realloc(ptr, layout, new_size) }
     }
     fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
-        for (ptr, layout) in blocks.drain(..) {
-            unsafe { self.0.dealloc(ptr, layout) }
+        match self.1 {
+            Release::Reset(reset) => {
+                blocks.clear();
+                reset();
+            }
+            Release::FreeEach | Release::FreeEachThenReset(_) => {
+                for (ptr, layout) in blocks.drain(..) {
+                    unsafe { self.0.dealloc(ptr, layout) }
+                }
+                if let Release::FreeEachThenReset(reset) = self.1 {
+                    reset();
+                }
+            }
         }
     }
     fn resets(&self) -> bool {
-        false
+        !matches!(self.1, Release::FreeEach)
     }
 }
 
-/// flare-arena's `GlobalArena`, called through `GlobalAlloc` (with its lock), as a flare does.
-struct FlareGlobal;
-
-impl Subject for FlareGlobal {
-    fn alloc(&mut self, layout: Layout) -> *mut u8 {
-        unsafe { FLARE.alloc(layout) }
-    }
-    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
-        unsafe { FLARE.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        unsafe { FLARE.realloc(ptr, layout, new_size) }
-    }
-    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
-        for (ptr, layout) in blocks.drain(..) {
-            unsafe { FLARE.dealloc(ptr, layout) }
-        }
-        FLARE.reset();
-    }
+fn flare_reset() {
+    FLARE.reset();
 }
+
+fn blink_reset() {
+    // SAFETY: the benches drop every block handed out since the last reset before calling it.
+    unsafe { BLINK.reset() };
+}
+
+static SYSTEM: std::alloc::System = std::alloc::System;
+static MIMALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// flare-arena's standalone `Arena` (same core, no lock).
 struct FlareArena(Arena<'static>);
@@ -165,38 +178,30 @@ impl Subject for BumpScope {
     }
 }
 
-/// blink-alloc's `GlobalBlinkAlloc` (its `GlobalAlloc` variant, with an unsafe reset).
-struct Blink;
-
-impl Subject for Blink {
-    fn alloc(&mut self, layout: Layout) -> *mut u8 {
-        unsafe { BLINK.alloc(layout) }
-    }
-    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
-        unsafe { BLINK.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        unsafe { BLINK.realloc(ptr, layout, new_size) }
-    }
-    fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
-        blocks.clear();
-        // SAFETY: every block handed out since the last reset is in `blocks` and dropped with it.
-        unsafe { BLINK.reset() };
-    }
-}
-
 /// Runs `bench` once per subject, in one group, so the report can put them side by side.
 fn each_subject(
     group: &mut BenchmarkGroup<'_, WallTime>,
     mut bench: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, &str, &mut dyn Subject),
 ) {
-    bench(group, "flare-arena (GlobalAlloc)", &mut FlareGlobal);
+    bench(
+        group,
+        "flare-arena (GlobalAlloc)",
+        &mut Global(&FLARE, Release::FreeEachThenReset(flare_reset)),
+    );
     bench(group, "flare-arena (Arena)", &mut FlareArena::new());
     bench(group, "bumpalo", &mut Bumpalo(bumpalo::Bump::new()));
     bench(group, "bump-scope", &mut BumpScope(bump_scope::Bump::new()));
-    bench(group, "blink-alloc (GlobalAlloc)", &mut Blink);
-    bench(group, "mimalloc", &mut Heap(mimalloc::MiMalloc));
-    bench(group, "System (glibc)", &mut Heap(std::alloc::System));
+    bench(
+        group,
+        "blink-alloc (GlobalAlloc)",
+        &mut Global(&BLINK, Release::Reset(blink_reset)),
+    );
+    bench(group, "mimalloc", &mut Global(&MIMALLOC, Release::FreeEach));
+    bench(
+        group,
+        "System (glibc)",
+        &mut Global(&SYSTEM, Release::FreeEach),
+    );
 }
 
 fn layout(size: usize) -> Layout {

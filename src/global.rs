@@ -154,6 +154,23 @@ impl<R: RawMutex> GlobalArena<R> {
 
     /// Opens a scope at the current position. Reset to it with [`GlobalArena::reset_to`].
     ///
+    /// ```
+    /// use core::alloc::{GlobalAlloc, Layout};
+    /// use flare_arena::{GlobalArena, Reset};
+    ///
+    /// static ARENA: GlobalArena = GlobalArena::with_max_bytes(1 << 16);
+    /// let layout = Layout::new::<[u64; 4]>();
+    ///
+    /// let cp = ARENA.checkpoint();
+    /// let cached = unsafe { ARENA.alloc(layout) }; // still in use at the reset...
+    /// assert!(matches!(ARENA.reset_to(cp), Reset::Kept { live: 1, .. })); // ...so it is kept
+    ///
+    /// unsafe { ARENA.dealloc(cached, layout) };
+    /// let scratch = unsafe { ARENA.alloc(layout) };
+    /// unsafe { ARENA.dealloc(scratch, layout) };
+    /// assert!(ARENA.close(cp).reclaimed()); // nothing since `cp` is live: reclaimed, and closed
+    /// ```
+    ///
     /// # Panics
     /// In debug builds, when more than [`MAX_FRAMES`](crate::MAX_FRAMES) frames would be open;
     /// release builds return a checkpoint that every reset refuses (so nothing is ever reclaimed
@@ -208,6 +225,19 @@ impl<R: RawMutex> GlobalArena<R> {
     /// Runs `f` in a scope: what it allocates and frees again is reclaimed when it returns (or
     /// unwinds); what it leaves live is kept.
     ///
+    /// ```
+    /// use core::alloc::{GlobalAlloc, Layout};
+    /// static ARENA: flare_arena::GlobalArena = flare_arena::GlobalArena::with_max_bytes(1 << 16);
+    ///
+    /// let before = ARENA.stats().used;
+    /// ARENA.scope(|| {
+    ///     let layout = Layout::from_size_align(1000, 8).unwrap();
+    ///     let scratch = unsafe { ARENA.alloc(layout) };
+    ///     unsafe { ARENA.dealloc(scratch, layout) };
+    /// });
+    /// assert_eq!(ARENA.stats().used, before);
+    /// ```
+    ///
     /// Scopes are a stack. When threads share a native `GlobalArena`, their scopes interleave and
     /// one thread's reset may close a scope another thread opened: nothing live is ever reclaimed
     /// (the reset is checked), but the closed scope then ends without reclaiming anything. For the
@@ -253,6 +283,16 @@ impl<R: RawMutex> GlobalArena<R> {
         unsafe { self.handle_bytes(handle as i32, len).map(|bytes| &*bytes) }
     }
 
+    /// The text behind a host result, as [`GlobalArena::packed_bytes`]; `Some(Err(_))` when it is
+    /// not UTF-8 (the seed SDK replaced such bytes; borrowing in place cannot).
+    ///
+    /// # Safety
+    /// As for [`GlobalArena::packed_bytes`].
+    pub unsafe fn packed_str(&self, packed: i64) -> Option<Result<&str, core::str::Utf8Error>> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.packed_bytes(packed) }.map(core::str::from_utf8)
+    }
+
     /// The bytes of `len` at `handle` (from [`GlobalArena::guest_alloc`]), for a native mock host
     /// (or a guest) to write or read; `None` unless they lie in the used part of the arena.
     ///
@@ -268,9 +308,23 @@ impl<R: RawMutex> GlobalArena<R> {
         Some(unsafe { core::slice::from_raw_parts_mut(bytes, len) })
     }
 
+    /// Passes a string to a host import as `(ptr, len)`; see [`GlobalArena::host_arg`].
+    pub fn host_arg_str(&self, text: &str) -> (i32, i32) {
+        self.host_arg(text.as_bytes())
+    }
+
     /// Passes `data` to a host import as `(ptr, len)`. On wasm32 that is the slice itself; on
     /// native targets the bytes are copied into a host buffer and its handle is passed, as the
     /// mock host expects. `(0, 0)` for empty data or if the copy cannot be made.
+    ///
+    /// ```
+    /// static ARENA: flare_arena::GlobalArena = flare_arena::GlobalArena::with_max_bytes(4096);
+    /// ARENA.reset();
+    /// // What a native mock host sees: a handle it can resolve back into the bytes.
+    /// let (ptr, len) = ARENA.host_arg_str("x-request-id");
+    /// let packed = flare_arena::abi::encode_ptr_len(ptr as u32, len as u32);
+    /// assert_eq!(unsafe { ARENA.packed_str(packed) }, Some(Ok("x-request-id")));
+    /// ```
     pub fn host_arg(&self, data: &[u8]) -> (i32, i32) {
         if data.is_empty() {
             return (0, 0);

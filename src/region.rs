@@ -1,7 +1,7 @@
 //! Regions: the contiguous memory a bump core bumps through, and how it grows.
 //!
 //! Owns where memory comes from: a caller's buffer ([`SliceRegion`]), wasm linear memory grown
-//! with `memory.grow` ([`WasmRegion`], wasm32 only), or one block reserved from the system
+//! with `memory.grow` (`WasmRegion`, wasm32 only), or one block reserved from the system
 //! allocator ([`SystemRegion`], native with `std`).
 //!
 //! Must never: move a region that already handed out memory (growth is in place or not at all),
@@ -161,7 +161,7 @@ unsafe impl Region for WasmRegion {
 
 /// One block of `max_bytes` reserved from the system allocator on first use (native, `std`).
 ///
-/// Reserving is done by [`SystemRegion::reserve`], which the global wrapper calls *without* its
+/// Reserving is done by `SystemRegion::reserve`, which the global wrapper calls *without* its
 /// lock held; `grow` itself never allocates.
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 pub struct SystemRegion {

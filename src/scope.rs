@@ -146,10 +146,14 @@ impl Frames {
     }
 
     /// A counted block at `offset` was freed: take it off the frame its address lies in.
+    ///
+    /// Counts wrap (one instruction on the free path). A double free is undefined behaviour of the
+    /// caller under `GlobalAlloc`'s contract and can unbalance any count; frees of pointers outside
+    /// the used region are filtered out before they get here.
     #[inline(always)]
     pub(crate) fn count_free(&mut self, offset: usize) {
         if offset >= self.current.start {
-            self.current.live = self.current.live.saturating_sub(1);
+            self.current.live = self.current.live.wrapping_sub(1);
         } else {
             self.count_free_below(offset);
         }
@@ -158,10 +162,10 @@ impl Frames {
     #[cold]
     fn count_free_below(&mut self, offset: usize) {
         // Frame 0 starts at offset 0, so the search always finds a frame for an offset inside
-        // the region; `saturating_sub` keeps a double free from wrapping a count.
+        // the region.
         for frame in self.below.iter_mut().take(self.depth).rev() {
             if offset >= frame.start {
-                frame.live = frame.live.saturating_sub(1);
+                frame.live = frame.live.wrapping_sub(1);
                 return;
             }
         }
