@@ -174,9 +174,13 @@ impl<G: Region> Bump<G> {
         if offset >= self.top {
             return;
         }
-        self.frames.count_free(offset);
+        if !self.frames.count_free_in_current(offset) {
+            return; // an older scope's block: it waits for that scope's reset
+        }
+        // Only a block of the innermost scope may give its bytes back at once: lowering the top
+        // below that scope's start would hand its range out again.
         let rounded = round_size(layout.size()).unwrap_or(usize::MAX);
-        if offset.checked_add(rounded) == Some(self.top) && offset >= self.frames.current_start() {
+        if offset.checked_add(rounded) == Some(self.top) {
             self.reclaim_to(offset);
         }
     }

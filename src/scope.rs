@@ -145,17 +145,20 @@ impl Frames {
         self.current.live = self.current.live.wrapping_add(1);
     }
 
-    /// A counted block at `offset` was freed: take it off the frame its address lies in.
+    /// A counted block at `offset` was freed: take it off the frame its address lies in. Returns
+    /// whether that is the innermost frame.
     ///
     /// Counts wrap (one instruction on the free path). A double free is undefined behaviour of the
     /// caller under `GlobalAlloc`'s contract and can unbalance any count; frees of pointers outside
     /// the used region are filtered out before they get here.
     #[inline(always)]
-    pub(crate) fn count_free(&mut self, offset: usize) {
+    pub(crate) fn count_free_in_current(&mut self, offset: usize) -> bool {
         if offset >= self.current.start {
             self.current.live = self.current.live.wrapping_sub(1);
+            true
         } else {
             self.count_free_below(offset);
+            false
         }
     }
 
