@@ -98,7 +98,14 @@ impl<G: Region> Bump<G> {
 
     /// Allocates an uncounted host buffer (valid until the next reset) whose end stays at or below
     /// `max_end`. Returns its offset, or `None` (and nothing changes) if it does not fit.
+    #[inline]
     pub fn alloc_transient(&mut self, size: usize, max_end: usize) -> Option<usize> {
+        let offset = self.top;
+        let room = self.end.min(max_end).saturating_sub(offset);
+        if let Some(rounded) = round_size(size).filter(|&rounded| rounded <= room) {
+            self.top = offset + rounded;
+            return Some(offset);
+        }
         self.alloc_slow(size, MIN_ALIGN, max_end)
     }
 
