@@ -46,13 +46,41 @@ def table(name, rows):
     return "\n".join(out) + "\n"
 
 
+def matrix(title, names, groups):
+    """One table: a row per workload, a column per allocator, median per element (× flare's)."""
+    columns = []
+    for g in names:
+        for function in groups[g]:
+            if function not in columns:
+                columns.append(function)
+    columns.sort(key=lambda c: (0 if c.startswith("flare") else 1, c))
+    out = [f"#### {title}", "", "| workload | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    for g in names:
+        rows = groups[g]
+        reference = next((rows[r] for r in REFERENCES if r in rows), None)
+        cells = []
+        for c in columns:
+            if c not in rows:
+                cells.append("–")
+                continue
+            median_ns, elements = rows[c]
+            ratio = f" ({median_ns / reference[0]:.2f}×)" if reference and not c.startswith("flare") else ""
+            cells.append(f"{fmt_time(median_ns / elements)}{ratio}")
+        out.append(f"| {g} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main():
     groups = load()
     if not groups:
         sys.exit("no criterion results under target/criterion: run `cargo bench` first")
     native = sorted(g for g in groups if not g.startswith("wasm_"))
     wasm = sorted(g for g in groups if g.startswith("wasm_"))
-    parts = []
+    parts = ["### Summary: median time per element (× flare-arena's time in the same workload)\n"]
+    if wasm:
+        parts.append(matrix("wasm32 in wasmtime", wasm, groups))
+    if native:
+        parts.append(matrix("native (x86_64, glibc)", native, groups))
     if wasm:
         parts.append("### wasm32 (in wasmtime)\n")
         parts += [table(g, groups[g]) for g in wasm]
