@@ -280,6 +280,48 @@ fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
 }
 
 #[test]
+fn memory_grown_behind_the_arenas_back_is_never_touched() {
+    let mut flare = instance("probe", "arena");
+    assert_eq!(probe(&mut flare, "hello"), "hello");
+    let foreign: usize = probe(&mut flare, "foreign")
+        .parse()
+        .expect("the page address");
+    let foreign_range = foreign..foreign + 65536;
+    let pages = flare.memory_pages();
+    // The arena must not grow over or past the foreign page: requests that need more memory than
+    // it already has fail cleanly (0), and nothing it hands out overlaps the foreign page.
+    let mut granted = 0;
+    loop {
+        let ptr = flare.alloc(16 << 10).unwrap();
+        if ptr == 0 {
+            break;
+        }
+        let start = ptr as u32 as usize;
+        assert!(
+            start + (16 << 10) <= foreign_range.start || start >= foreign_range.end,
+            "overlaps the foreign page"
+        );
+        granted += 1;
+        assert!(granted < 10_000);
+    }
+    assert!(
+        flare.read(foreign as i32, 65536).iter().all(|&b| b == 0xF0),
+        "the foreign page was written"
+    );
+    assert_eq!(
+        flare.memory_pages(),
+        pages,
+        "the arena did not grow memory past the foreign page"
+    );
+    assert!(flare.arena_stats().unwrap().failed > 0);
+    // Invocations still work within the memory the arena has.
+    for _ in 0..100 {
+        assert_eq!(probe(&mut flare, "interleave").split(' ').count(), 4);
+    }
+    assert!(flare.read(foreign as i32, 65536).iter().all(|&b| b == 0xF0));
+}
+
+#[test]
 fn a_trap_in_a_handler_leaves_the_host_able_to_start_a_fresh_instance() {
     let mut flare = instance("probe", "arena");
     assert_eq!(probe(&mut flare, "hello"), "hello");

@@ -2,6 +2,8 @@
 //! - `interleave`: host value, guest Box, host value, guest String; answers their four addresses.
 //! - `cache`: a `static` filled lazily on the first request; answers whether it is intact.
 //! - `big`: reads the (large) body, copies and transforms it; answers its length and checksum.
+//! - `foreign`: grows linear memory by one page behind the arena's back and fills that page with
+//!   0xF0; answers the page's address.
 //! - `trap`: panics (a trap on wasm).
 //! - anything else: answers `hello`.
 
@@ -46,6 +48,16 @@ pub extern "C" fn handle_request() -> i64 {
                 let upper: Vec<u8> = body.iter().map(u8::to_ascii_uppercase).collect();
                 let sum = upper.iter().fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
                 respond(format!("{} {sum}", upper.len()).as_bytes())
+            }
+            b"foreign" => {
+                let old_pages = core::arch::wasm32::memory_grow(0, 1);
+                if old_pages == usize::MAX {
+                    return respond(b"grow failed");
+                }
+                let page = old_pages * 65536;
+                // SAFETY: the page was just added to linear memory and nothing else knows of it.
+                unsafe { core::ptr::write_bytes(page as *mut u8, 0xF0, 65536) };
+                respond(page.to_string().as_bytes())
             }
             b"trap" => panic!("the handler failed"),
             _ => respond(b"hello"),
