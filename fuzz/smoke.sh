@@ -7,7 +7,13 @@ NIGHTLY=${FUZZ_NIGHTLY:-nightly-2026-05-20}
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 rustup toolchain list | grep -q "^$NIGHTLY" || rustup toolchain install "$NIGHTLY" --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+log=$(mktemp)
 for target in arena_model guest_alloc; do
     echo "fuzzing $target for ${SECONDS_EACH}s"
-    cargo +"$NIGHTLY" fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 2>&1 | tail -n 4
+    if ! cargo +"$NIGHTLY" fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 >"$log" 2>&1; then
+        # The panic message, the failing step and the reproducer's path; not the backtrace frames.
+        grep -vE '^\s+(at |[0-9]+: )' "$log" | tail -n 40
+        exit 1
+    fi
+    tail -n 2 "$log"
 done

@@ -7,7 +7,7 @@
 //! (`fuzz/fuzz_targets/arena_model.rs`, decisions from the fuzzer's bytes).
 
 use core::alloc::Layout;
-use flare_arena::{Arena, Checkpoint, Reset};
+use flare_arena::{Arena, Checkpoint, MAX_FRAMES, Reset};
 
 /// Where the interpreter's decisions come from.
 pub trait Choices {
@@ -148,6 +148,12 @@ fn fill(ptr: *mut u8, len: usize, value: u8) {
     unsafe { ptr.write_bytes(value, len) };
 }
 
+/// Whether one more scope frame can open (more is misuse: a debug panic, a refused checkpoint in
+/// release). Nested scopes hide the outer checkpoints from the model, so ask the arena.
+fn room_for_a_frame(arena: &Arena<'_>) -> bool {
+    arena.stats().depth + 1 < MAX_FRAMES
+}
+
 /// Runs up to `budget` random operations on `arena`, checking it against `model` after each.
 pub fn run_ops(
     arena: &mut Arena<'_>,
@@ -249,7 +255,7 @@ pub fn run_ops(
                     });
                 }
             }
-            80..=84 if model.checkpoints.len() < 12 => {
+            80..=84 if model.checkpoints.len() < 12 && room_for_a_frame(arena) => {
                 let cp = arena.checkpoint();
                 let mark = model.tick();
                 model.checkpoints.push((cp, mark));
@@ -263,7 +269,7 @@ pub fn run_ops(
                 // A kept reset moves the checkpoint above what it kept.
                 model.checkpoints[i].1 = model.tick();
             }
-            90..=93 if depth < 6 => {
+            90..=93 if depth < 6 && room_for_a_frame(arena) => {
                 let saved = core::mem::take(&mut model.checkpoints);
                 let mark = model.tick();
                 let inner_budget = rng.below(40).min(*budget);
