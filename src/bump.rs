@@ -66,7 +66,7 @@ impl<G: Region> Bump<G> {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
     pub(crate) fn region_mut(&mut self) -> &mut G {
         &mut self.region
     }

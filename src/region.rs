@@ -8,7 +8,6 @@
 //! hand the same bytes to two regions, shrink, allocate through the global allocator, or panic.
 
 use core::marker::PhantomData;
-use core::ptr;
 
 /// Every block is aligned to at least this, and region bases and ends are multiples of it.
 pub const MIN_ALIGN: usize = 8;
@@ -155,7 +154,7 @@ unsafe impl Region for WasmRegion {
             self.end += pages * Self::PAGE;
         }
         let capacity = (self.end - self.base).min(max_bytes) & !(MIN_ALIGN - 1);
-        Some((ptr::with_exposed_provenance_mut(self.base), capacity))
+        Some((core::ptr::with_exposed_provenance_mut(self.base), capacity))
     }
 }
 
@@ -174,7 +173,7 @@ impl SystemRegion {
     /// A region that will reserve `max_bytes` (rounded down to 8).
     pub const fn new(max_bytes: usize) -> Self {
         SystemRegion {
-            base: ptr::null_mut(),
+            base: core::ptr::null_mut(),
             max_bytes: max_bytes & !(MIN_ALIGN - 1),
         }
     }
@@ -197,7 +196,7 @@ impl SystemRegion {
             // SAFETY: the layout has a non-zero size; `System` is not the allocator this crate
             // implements, so this cannot re-enter it.
             Some(layout) => unsafe { std::alloc::GlobalAlloc::alloc(&std::alloc::System, layout) },
-            None => ptr::null_mut(),
+            None => core::ptr::null_mut(),
         }
     }
 
