@@ -128,11 +128,9 @@ impl<R: RawMutex> GlobalArena<R> {
                 return;
             }
             if !self.with(|core| core.region_mut().install(block)) {
-                // Another thread installed its block first; ours goes back.
-                if let Some(layout) = SystemRegion::layout(max_bytes) {
-                    // SAFETY: `block` came from `System` with exactly this layout and was never used.
-                    unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, block, layout) };
-                }
+                // Another thread installed its block first; ours goes back unused.
+                // SAFETY: `block` came from `reserve(max_bytes)` and was not installed.
+                unsafe { SystemRegion::unreserve(block, max_bytes) };
             }
         }
     }

@@ -200,6 +200,18 @@ impl SystemRegion {
         }
     }
 
+    /// Gives a block from [`SystemRegion::reserve`]`(max_bytes)` back to the system allocator.
+    ///
+    /// # Safety
+    /// `block` came from `reserve(max_bytes)`, is not installed in a region, and is not used again.
+    pub(crate) unsafe fn unreserve(block: *mut u8, max_bytes: usize) {
+        if let (false, Some(layout)) = (block.is_null(), Self::layout(max_bytes)) {
+            // SAFETY: the caller's promise: `block` came from `System` with this very layout
+            // (`reserve` computes it the same way) and is freed once, here.
+            unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, block, layout) };
+        }
+    }
+
     /// Installs a block from [`SystemRegion::reserve`]; `false` (and nothing changes) if one is
     /// already installed, in which case the caller gives its block back.
     pub(crate) fn install(&mut self, block: *mut u8) -> bool {
@@ -228,11 +240,9 @@ unsafe impl Region for SystemRegion {
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 impl Drop for SystemRegion {
     fn drop(&mut self) {
-        if let (true, Some(layout)) = (self.is_reserved(), Self::layout(self.max_bytes)) {
-            // SAFETY: `base` came from `reserve(self.max_bytes)`, i.e. from `System` with this layout,
-            // and is freed once, here.
-            unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, self.base, layout) };
-        }
+        // SAFETY: `base` is null or the block installed from `reserve(self.max_bytes)`; the region
+        // is going away, so nothing uses it again.
+        unsafe { Self::unreserve(self.base, self.max_bytes) };
     }
 }
 
