@@ -62,6 +62,7 @@ fn handle_limit() -> usize {
 /// non-zero, 8-aligned handle to `size` bytes valid until the next reset.
 pub(crate) fn guest_alloc<G: Region>(bump: &mut Bump<G>, size: i32) -> i32 {
     if size <= 0 {
+        bump.refuse_bad_request();
         return 0;
     }
     match bump.alloc_transient(size as usize, handle_limit()) {

@@ -147,6 +147,12 @@ impl<G: Region> Bump<G> {
         }
     }
 
+    /// Counts a request refused before it reached the core (a host `alloc` of size <= 0).
+    #[cold]
+    pub(crate) fn refuse_bad_request(&mut self) {
+        self.failed += 1;
+    }
+
     /// Counts a refused request; a region still waiting for its memory is not a refusal yet (the
     /// owner provides the memory and retries).
     #[cold]
@@ -296,16 +302,28 @@ impl<G: Region> Bump<G> {
     }
 
     /// Starts a new invocation: a checked reset to the start-of-invocation mark. The first call
-    /// only sets that mark; what was allocated before it (init) is never reclaimed.
+    /// sets that mark. What was allocated before it (init) and is still live stays for good; if
+    /// nothing is, the first call reclaims everything first (a host that called `alloc` before any
+    /// export must not cost the arena that memory forever).
     pub fn reset_invocation(&mut self, owner: usize) -> Reset {
         match self.frames.invocation_frame(owner) {
             Some((cp, start, live)) => self.reset_frame(cp, start, live),
-            None => {
-                self.resets += 1;
-                self.frames.start_first_invocation(self.top, owner);
-                Reset::Reclaimed { bytes: 0 }
-            }
+            None => self.start_first_invocation(owner),
         }
+    }
+
+    #[cold]
+    fn start_first_invocation(&mut self, owner: usize) -> Reset {
+        self.resets += 1;
+        let bytes = if self.frames.total_live() == 0 {
+            let bytes = self.top;
+            self.reclaim_to(0);
+            bytes
+        } else {
+            0
+        };
+        self.frames.start_first_invocation(self.top, owner);
+        Reset::Reclaimed { bytes }
     }
 
     /// Moves the top back to `cp` without looking at live counts. Refused checkpoints change nothing.
@@ -357,13 +375,15 @@ impl<G: Region> Bump<G> {
     /// Pointer to `len` bytes at `offset` if they lie in the used part of the region.
     pub fn used_bytes(&self, offset: usize, len: usize) -> Option<*mut u8> {
         let end = offset.checked_add(len)?;
-        (end <= self.top).then(|| self.base.wrapping_add(offset))
+        // Before the region answers, `base` is null and not even an empty slice may start there.
+        (end <= self.top && !self.base.is_null()).then(|| self.base.wrapping_add(offset))
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         Stats {
             capacity: self.end,
+            limit: self.region.limit().saturating_sub(RESERVED) & !(MIN_ALIGN - 1),
             used: self.top,
             high_water: self.high_water.max(self.top),
             live: self.frames.total_live(),

@@ -33,6 +33,10 @@ pub unsafe trait Region {
     fn is_ready(&self) -> bool {
         true
     }
+
+    /// The largest `end` this region would ever answer: its maximum size, reported as
+    /// [`Stats::limit`](crate::Stats::limit). Growth may still stop short of it.
+    fn limit(&self) -> usize;
 }
 
 /// A region over a caller-provided buffer: fixed, never grows.
@@ -61,6 +65,10 @@ impl<'buf> SliceRegion<'buf> {
 unsafe impl Region for SliceRegion<'_> {
     fn grow(&mut self, min_end: usize) -> Option<(*mut u8, usize)> {
         (min_end <= self.end).then_some((self.base, self.end))
+    }
+
+    fn limit(&self) -> usize {
+        self.end
     }
 }
 
@@ -156,6 +164,10 @@ unsafe impl Region for WasmRegion {
         let capacity = (self.end - self.base).min(max_bytes) & !(MIN_ALIGN - 1);
         Some((core::ptr::with_exposed_provenance_mut(self.base), capacity))
     }
+
+    fn limit(&self) -> usize {
+        self.max_bytes()
+    }
 }
 
 /// One block of `max_bytes` reserved from the system allocator on first use (native, `std`).
@@ -235,6 +247,10 @@ unsafe impl Region for SystemRegion {
     fn is_ready(&self) -> bool {
         self.is_reserved()
     }
+
+    fn limit(&self) -> usize {
+        self.max_bytes
+    }
 }
 
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
@@ -268,6 +284,10 @@ impl NoRegion {
 unsafe impl Region for NoRegion {
     fn grow(&mut self, _min_end: usize) -> Option<(*mut u8, usize)> {
         None
+    }
+
+    fn limit(&self) -> usize {
+        0
     }
 }
 /// The region a `GlobalArena` uses on this target.

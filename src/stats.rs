@@ -20,6 +20,10 @@ use core::fmt;
 pub struct Stats {
     /// Bytes the region can hand out without growing.
     pub capacity: usize,
+    /// The most `used` can ever reach: the arena's maximum size. `limit - used` is what a request
+    /// can still get (growth may stop short of it if the system, or on wasm another user of
+    /// `memory.grow`, takes the memory first).
+    pub limit: usize,
     /// Bytes from the start of the region to the bump pointer.
     pub used: usize,
     /// The most `used` has ever been.
@@ -43,8 +47,9 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "capacity {} B, used {} B, high water {} B, live {}, depth {}, resets {} (kept {}), failed {}, refused {}",
+            "capacity {} B of {} B, used {} B, high water {} B, live {}, depth {}, resets {} (kept {}), failed {}, refused {}",
             self.capacity,
+            self.limit,
             self.used,
             self.high_water,
             self.live,

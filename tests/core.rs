@@ -329,6 +329,32 @@ fn invocations_reuse_memory_but_never_reclaim_init() {
 }
 
 #[test]
+fn the_first_invocation_reclaims_init_when_nothing_there_is_live() {
+    let mut storage = buffer(64);
+    let mut arena = Arena::new(bytes(&mut storage));
+    // A host that calls `alloc` before any export has run (ABI.md says it never does), and init
+    // code that allocates and frees: none of it is live at the first invocation.
+    let scratch = arena.alloc(layout(16, 8));
+    unsafe { arena.dealloc(scratch, layout(16, 8)) };
+    while arena.guest_alloc(40) != 0 {}
+    while arena.guest_alloc(8) != 0 {}
+    assert!(arena.alloc(layout(8, 8)).is_null(), "the host buffers took everything");
+    assert_eq!(arena.stats().used, arena.stats().limit);
+    assert_eq!(
+        arena.reset(),
+        Reset::Reclaimed { bytes: 504 },
+        "all of it comes back"
+    );
+    assert_eq!(arena.stats().used, 0);
+    let p = arena.alloc(layout(16, 8));
+    assert!(!p.is_null());
+    unsafe { arena.dealloc(p, layout(16, 8)) };
+    // Later invocations start from the same mark.
+    assert!(arena.reset().reclaimed());
+    assert_eq!(arena.alloc(layout(16, 8)), p);
+}
+
+#[test]
 fn scopes_opened_during_init_join_init_at_the_first_invocation() {
     let mut storage = buffer(64);
     let mut arena = Arena::new(bytes(&mut storage));
@@ -388,8 +414,18 @@ fn guest_alloc_follows_the_host_contract() {
     for bad in [0, -1, i32::MIN, i32::MAX, 4097] {
         let before = arena.stats();
         assert_eq!(arena.guest_alloc(bad), 0, "size {bad}");
-        assert_eq!(arena.stats().used, before.used);
+        let after = arena.stats();
+        assert_eq!(after.used, before.used);
+        assert_eq!(after.failed, before.failed + 1, "size {bad} is counted as refused");
     }
+    // Just above what is left is refused; exactly what is left is granted, up to the last byte.
+    let remaining = arena.stats().limit - arena.stats().used;
+    assert_eq!(arena.guest_alloc(remaining as i32 + 1), 0);
+    let all = arena.guest_alloc(remaining as i32);
+    assert_ne!(all, 0);
+    assert_eq!(arena.stats().used, arena.stats().limit);
+    assert_eq!(arena.guest_alloc(1), 0);
+    arena.reset();
     let mut handles = Vec::new();
     for size in [1, 5, 8, 13, 100] {
         let h = arena.guest_alloc(size);
@@ -490,6 +526,7 @@ fn stats_track_capacity_use_and_high_water() {
     let a = arena.alloc(layout(50, 8));
     let s = arena.stats();
     assert_eq!((s.capacity, s.used, s.live, s.depth), (120, 56, 1, 1));
+    assert_eq!(s.limit, 120, "a buffer cannot grow: its limit is its capacity");
     unsafe { arena.dealloc(a, layout(50, 8)) };
     let _ = arena.reset_to(cp);
     let s = arena.stats();
