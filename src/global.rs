@@ -142,7 +142,8 @@ impl<R: RawMutex> GlobalArena<R> {
     pub fn guest_alloc(&self, size: i32) -> i32 {
         let (handle, unready) = self.with(|core| {
             let handle = abi::guest_alloc(core, size);
-            (handle, handle == 0 && !core.is_ready())
+            // A bad size is refused (and counted) without asking for memory.
+            (handle, handle == 0 && size > 0 && !core.is_ready())
         });
         if unready {
             return self.after_reserving(|core| abi::guest_alloc(core, size));

@@ -1,55 +1,83 @@
-//! Property test: long random operation sequences on an `Arena`, checked after every step against
-//! the reference model in `support/model.rs`. Deterministic (seeded), so failures replay.
+//! Property tests: thousands of seeded random operation sequences, checked after every step
+//! against the reference model in `support/model.rs`, on the standalone `Arena`, on a
+//! `GlobalArena` through `GlobalAlloc`, and on the host ABI readers. Deterministic, so a failure
+//! replays; Miri runs a few of each (`tests/miri`).
 
-#[path = "support/model.rs"]
-mod model;
-
-use flare_arena::Arena;
-use model::{Choices, Model, run_ops};
-
-/// xorshift64*: tiny, deterministic, no dependencies (so Miri runs it too).
-struct Rng(u64);
-impl Choices for Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+mod support {
+    pub mod abi_model;
+    pub mod model;
 }
 
-fn run(seed: u64, ops: u64, words: usize) {
+use flare_arena::{Arena, GlobalArena};
+use support::abi_model::run_abi;
+use support::model::{Global, Misuse, Model, Rng, run_ops};
+
+/// How many sequences of how many operations: far fewer under Miri, where each step is slow.
+fn plan(seeds: u64, ops: u64) -> (u64, u64) {
+    if cfg!(miri) { (2, 120) } else { (seeds, ops) }
+}
+
+fn on_an_arena(seed: u64, ops: u64, words: usize) -> Model {
     let mut storage = vec![0u64; words];
     let bytes: &mut [u8] =
         unsafe { core::slice::from_raw_parts_mut(storage.as_mut_ptr().cast(), words * 8) };
-    let range = bytes.as_ptr() as usize..bytes.as_ptr() as usize + bytes.len();
     let mut arena = Arena::new(bytes);
-    let mut model = Model::new(range);
-    let mut rng = Rng(seed | 1);
-    let mut budget = ops;
-    run_ops(&mut arena, &mut model, &mut rng, 0, &mut budget);
-    let stats = arena.stats();
-    assert!(
-        stats.resets > 0 || ops < 100,
-        "seed {seed}: the sequence exercised resets ({stats})"
-    );
+    let mut model = Model::new(Misuse::of_this_build());
+    run_ops(&mut arena, &mut model, &mut Rng(seed | 1), 0, &mut { ops });
+    model
+}
+
+fn on_a_global_arena(seed: u64, ops: u64, max_bytes: usize) -> Model {
+    let arena = Box::new(GlobalArena::with_max_bytes(max_bytes));
+    let mut model = Model::new(Misuse::of_this_build());
+    run_ops(&mut Global(&arena), &mut model, &mut Rng(seed | 1), 0, &mut { ops });
+    model
+}
+
+/// Every kind of operation ran, so a sequence generator that lost one would fail here.
+fn assert_all_ops_ran(models: &[Model]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for model in models {
+        seen.extend(model.ops.keys().copied());
+    }
+    for op in [
+        "alloc", "dealloc", "realloc", "vec growth", "host alloc", "checkpoint", "reset_to",
+        "misuse", "scope", "invocation",
+    ] {
+        assert!(seen.contains(op), "no {op} in any sequence: {seen:?}");
+    }
 }
 
 #[test]
-fn random_sequences_match_the_model() {
-    let (seeds, ops) = if cfg!(miri) { (2, 150) } else { (200, 3000) };
-    for seed in 0..seeds {
-        run(0x9E37_79B9_7F4A_7C15 ^ seed, ops, 1 << 13);
-    }
+fn random_sequences_on_an_arena_match_the_model() {
+    let (seeds, ops) = plan(1500, 600);
+    let models: Vec<Model> =
+        (0..seeds).map(|seed| on_an_arena(0x9E37_79B9_7F4A_7C15 ^ seed, ops, 1 << 13)).collect();
+    assert_all_ops_ran(&models);
 }
 
 #[test]
 fn random_sequences_under_memory_pressure_match_the_model() {
-    let (seeds, ops) = if cfg!(miri) { (1, 150) } else { (100, 3000) };
+    let (seeds, ops) = plan(1000, 600);
+    let models: Vec<Model> =
+        (0..seeds).map(|seed| on_an_arena(0xD1B5_4A32_D192_ED03 ^ seed, ops, 80)).collect();
+    assert_all_ops_ran(&models);
+}
+
+#[test]
+fn random_sequences_through_global_alloc_match_the_model() {
+    let (seeds, ops) = plan(1000, 600);
+    let models: Vec<Model> = (0..seeds)
+        .map(|seed| on_a_global_arena(0xA076_1D64_78BD_642F ^ seed, ops, [600, 1 << 16][seed as usize % 2]))
+        .collect();
+    assert_all_ops_ran(&models);
+}
+
+#[test]
+fn the_host_abi_readers_answer_exactly_for_any_value() {
+    let (seeds, ops) = plan(500, 400);
     for seed in 0..seeds {
-        run(0xD1B5_4A32_D192_ED03 ^ seed, ops, 600);
+        let arena = Box::new(GlobalArena::with_max_bytes([256, 4096][seed as usize % 2]));
+        run_abi(&arena, &mut Rng((0xE703_7ED1_A0B4_28DB ^ seed) | 1), ops);
     }
 }

@@ -1,0 +1,24 @@
+//! Pointer/length packing and the host-value readers (`packed_bytes`, `packed_str`,
+//! `handle_bytes`, `host_arg`) with arbitrary packed values and handles: each answers exactly
+//! when the bytes lie in the used part of the arena, and never panics.
+#![no_main]
+
+#[path = "../../tests/support"]
+mod support {
+    pub mod abi_model;
+    pub mod fuzzing;
+    pub mod model;
+}
+
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use support::{fuzzing, model::Misuse};
+
+/// Built with debug assertions (`cargo fuzz run` without `-O`), misuse is a debug panic, which
+/// the fuzzer would report as a crash: leave it out there. Release builds exercise it.
+#[allow(dead_code)]
+fn misuse() -> Misuse {
+    if cfg!(debug_assertions) { Misuse::Skip } else { Misuse::ExpectRefusal }
+}
+
+fuzz_target!(|data: &[u8]| fuzzing::abi(data));

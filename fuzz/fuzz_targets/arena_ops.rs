@@ -1,0 +1,26 @@
+//! Operation sequences on a standalone `Arena` (alloc of any size and alignment up to 64 KiB,
+//! free, realloc, host `alloc` of any i32, checkpoints, nested scopes, stale and foreign resets,
+//! invocations), checked after every step against the reference model: overlap, misalignment,
+//! blocks outside the region, lost bytes (use-after-reset), wrong reset decisions, spurious or
+//! missing refusals and wrong stats all panic.
+#![no_main]
+
+#[path = "../../tests/support"]
+mod support {
+    pub mod abi_model;
+    pub mod fuzzing;
+    pub mod model;
+}
+
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use support::{fuzzing, model::Misuse};
+
+/// Built with debug assertions (`cargo fuzz run` without `-O`), misuse is a debug panic, which
+/// the fuzzer would report as a crash: leave it out there. Release builds exercise it.
+#[allow(dead_code)]
+fn misuse() -> Misuse {
+    if cfg!(debug_assertions) { Misuse::Skip } else { Misuse::ExpectRefusal }
+}
+
+fuzz_target!(|data: &[u8]| fuzzing::arena_ops(data, misuse()));

@@ -1,0 +1,23 @@
+//! The same operation sequences through `GlobalAlloc` on a `GlobalArena` (the lock, the
+//! lazily reserved region, the scope API), with Vec-like realloc growth, against the same model.
+#![no_main]
+
+#[path = "../../tests/support"]
+mod support {
+    pub mod abi_model;
+    pub mod fuzzing;
+    pub mod model;
+}
+
+use libfuzzer_sys::fuzz_target;
+#[allow(unused_imports)]
+use support::{fuzzing, model::Misuse};
+
+/// Built with debug assertions (`cargo fuzz run` without `-O`), misuse is a debug panic, which
+/// the fuzzer would report as a crash: leave it out there. Release builds exercise it.
+#[allow(dead_code)]
+fn misuse() -> Misuse {
+    if cfg!(debug_assertions) { Misuse::Skip } else { Misuse::ExpectRefusal }
+}
+
+fuzz_target!(|data: &[u8]| fuzzing::global_alloc(data, misuse()));

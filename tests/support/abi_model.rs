@@ -1,0 +1,152 @@
+//! The host ABI under arbitrary values: host buffers from `alloc`, arguments passed with
+//! `host_arg`, and every reader (`packed_bytes`, `packed_str`, `handle_bytes`) fed packed values
+//! and handles from the exact to the absurd. A reader answers `Some` exactly when the bytes lie in
+//! the used part of the arena, at the address the handle names; otherwise `None`, never a panic.
+//! What was written through a handle reads back unchanged until the next reset.
+#![allow(dead_code)]
+
+use super::model::Choices;
+use flare_arena::GlobalArena;
+use flare_arena::abi::{decode_ptr_len, encode_ptr_len};
+
+/// Where offset 0 of the arena is, once it has memory (native handle 8 names offset 0).
+fn base_of(arena: &GlobalArena) -> Option<usize> {
+    unsafe { arena.handle_bytes(8, 0) }.map(|bytes| bytes.as_ptr() as usize)
+}
+
+/// Where the `len` bytes behind `handle` must be, if a reader may hand them out.
+fn expected_addr(arena: &GlobalArena, handle: u32, len: usize) -> Option<usize> {
+    let base = base_of(arena)?;
+    let offset = (handle as usize).checked_sub(8)?;
+    (offset.checked_add(len)? <= arena.stats().used).then_some(base + offset)
+}
+
+fn check_packed(arena: &GlobalArena, packed: i64, known: &[(i32, Vec<u8>)]) {
+    let expected = match packed {
+        0 => None, // "none"
+        _ => {
+            let (handle, len) = decode_ptr_len(packed);
+            expected_addr(arena, handle, len as usize)
+        }
+    };
+    let bytes = unsafe { arena.packed_bytes(packed) };
+    assert_eq!(
+        bytes.map(|b| b.as_ptr() as usize),
+        expected,
+        "packed_bytes({packed:#x})"
+    );
+    let text = unsafe { arena.packed_str(packed) };
+    match (bytes, text) {
+        (None, None) => {}
+        (Some(bytes), Some(text)) => match core::str::from_utf8(bytes) {
+            Ok(valid) => assert_eq!(text, Ok(valid)),
+            Err(_) => assert!(text.is_err(), "packed_str({packed:#x}) accepted bad UTF-8"),
+        },
+        (bytes, text) => panic!("packed_bytes {bytes:?} but packed_str {text:?}"),
+    }
+    if let Some(bytes) = bytes {
+        for (handle, content) in known {
+            if encode_ptr_len(*handle as u32, content.len() as u32) == packed {
+                assert_eq!(bytes, &content[..], "a host value changed");
+            }
+        }
+    }
+}
+
+/// Runs up to `budget` operations on a fresh `arena`.
+pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
+    let mut known: Vec<(i32, Vec<u8>)> = Vec::new();
+    for _ in 0..budget {
+        if rng.exhausted() {
+            break;
+        }
+        let used = arena.stats().used as u64;
+        match rng.below(12) {
+            0..=2 => {
+                let len = match rng.below(8) {
+                    0 => rng.next() as i32,
+                    1 => 1 + rng.below(5000) as i32,
+                    _ => 1 + rng.below(100) as i32,
+                };
+                let handle = arena.guest_alloc(len);
+                if handle != 0 {
+                    assert!(len > 0 && handle % 8 == 0, "alloc({len}) = {handle}");
+                    let content: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                    let target = unsafe { arena.handle_bytes(handle, content.len()) }
+                        .expect("a fresh host buffer resolves");
+                    assert_eq!(
+                        Some(target.as_ptr() as usize),
+                        expected_addr(arena, handle as u32, content.len())
+                    );
+                    target.copy_from_slice(&content);
+                    known.push((handle, content));
+                } else {
+                    assert!(len <= 0 || len as u64 + used > arena.stats().limit as u64 - 7);
+                }
+            }
+            3 => {
+                let data: Vec<u8> = (0..rng.below(100)).map(|_| rng.below(256) as u8).collect();
+                let (ptr, len) = arena.host_arg(&data);
+                if ptr == 0 {
+                    assert_eq!(len, 0);
+                    assert!(data.is_empty() || data.len() as u64 + used > arena.stats().limit as u64 - 7);
+                } else {
+                    assert_eq!(len as usize, data.len());
+                    let packed = encode_ptr_len(ptr as u32, len as u32);
+                    assert_eq!(unsafe { arena.packed_bytes(packed) }, Some(&data[..]));
+                    known.push((ptr, data));
+                }
+            }
+            4..=7 => {
+                let packed = match rng.below(5) {
+                    0 => rng.next() as i64,
+                    1 | 2 if !known.is_empty() => {
+                        let (handle, content) = &known[rng.below(known.len() as u64) as usize];
+                        let (mut handle, mut len) = (*handle as u32, content.len() as u32);
+                        if rng.chance(50) {
+                            // Off by a little: past the end, before the start, misaligned.
+                            handle = handle.wrapping_add(rng.below(33) as u32).wrapping_sub(16);
+                            len = len.wrapping_add(rng.below(33) as u32).wrapping_sub(16);
+                        }
+                        encode_ptr_len(handle, len)
+                    }
+                    // Near and around the used part, including handles 0..8 (below offset 0).
+                    _ => encode_ptr_len(rng.below(used + 64) as u32, rng.below(128) as u32),
+                };
+                check_packed(arena, packed, &known);
+            }
+            8 | 9 => {
+                let handle = match rng.below(3) {
+                    0 => rng.next() as i32,
+                    _ => rng.below(used + 64) as i32,
+                };
+                let len = match rng.below(4) {
+                    0 => rng.next() as usize,
+                    1 => usize::MAX - rng.below(16) as usize,
+                    _ => rng.below(256) as usize,
+                };
+                let got = unsafe { arena.handle_bytes(handle, len) }.map(|b| b.as_ptr() as usize);
+                assert_eq!(
+                    got,
+                    expected_addr(arena, handle as u32, len),
+                    "handle_bytes({handle}, {len})"
+                );
+            }
+            10 => {
+                let (ptr, len) = (rng.next() as u32, rng.next() as u32);
+                assert_eq!(decode_ptr_len(encode_ptr_len(ptr, len)), (ptr, len));
+                let packed = rng.next() as i64;
+                let (ptr, len) = decode_ptr_len(packed);
+                assert_eq!(encode_ptr_len(ptr, len), packed);
+            }
+            _ => {
+                assert!(!matches!(arena.reset(), flare_arena::Reset::Refused(_)));
+                known.clear(); // host values expire at the next reset
+            }
+        }
+        for (handle, content) in &known {
+            let bytes = unsafe { arena.handle_bytes(*handle, content.len()) };
+            assert_eq!(bytes.as_deref(), Some(&content[..]), "host value at {handle}");
+        }
+    }
+}
