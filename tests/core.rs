@@ -338,7 +338,10 @@ fn the_first_invocation_reclaims_init_when_nothing_there_is_live() {
     unsafe { arena.dealloc(scratch, layout(16, 8)) };
     while arena.guest_alloc(40) != 0 {}
     while arena.guest_alloc(8) != 0 {}
-    assert!(arena.alloc(layout(8, 8)).is_null(), "the host buffers took everything");
+    assert!(
+        arena.alloc(layout(8, 8)).is_null(),
+        "the host buffers took everything"
+    );
     assert_eq!(arena.stats().used, arena.stats().limit);
     assert_eq!(
         arena.reset(),
@@ -416,7 +419,11 @@ fn guest_alloc_follows_the_host_contract() {
         assert_eq!(arena.guest_alloc(bad), 0, "size {bad}");
         let after = arena.stats();
         assert_eq!(after.used, before.used);
-        assert_eq!(after.failed, before.failed + 1, "size {bad} is counted as refused");
+        assert_eq!(
+            after.failed,
+            before.failed + 1,
+            "size {bad} is counted as refused"
+        );
     }
     // Just above what is left is refused; exactly what is left is granted, up to the last byte.
     let remaining = arena.stats().limit - arena.stats().used;
@@ -526,7 +533,10 @@ fn stats_track_capacity_use_and_high_water() {
     let a = arena.alloc(layout(50, 8));
     let s = arena.stats();
     assert_eq!((s.capacity, s.used, s.live, s.depth), (120, 56, 1, 1));
-    assert_eq!(s.limit, 120, "a buffer cannot grow: its limit is its capacity");
+    assert_eq!(
+        s.limit, 120,
+        "a buffer cannot grow: its limit is its capacity"
+    );
     unsafe { arena.dealloc(a, layout(50, 8)) };
     let _ = arena.reset_to(cp);
     let s = arena.stats();

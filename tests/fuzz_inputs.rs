@@ -15,9 +15,15 @@ use support::fuzzing;
 use support::model::Misuse;
 
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind).join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind)
+        .join(target);
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect(),
+        Ok(entries) => entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect(),
         Err(_) => Vec::new(),
     };
     files.sort();
@@ -26,7 +32,11 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
 
 fn replay(target: &str, run: impl Fn(&[u8])) {
     let corpus = inputs("corpus", target);
-    assert!(corpus.len() >= 10, "fuzz/corpus/{target} holds {} inputs", corpus.len());
+    assert!(
+        corpus.len() >= 10,
+        "fuzz/corpus/{target} holds {} inputs",
+        corpus.len()
+    );
     for path in corpus.iter().chain(&inputs("regressions", target)) {
         let data = std::fs::read(path).unwrap();
         let outcome = std::panic::catch_unwind(|| run(&data));
@@ -36,12 +46,16 @@ fn replay(target: &str, run: impl Fn(&[u8])) {
 
 #[test]
 fn arena_ops_inputs_pass() {
-    replay("arena_ops", |data| fuzzing::arena_ops(data, Misuse::of_this_build()));
+    replay("arena_ops", |data| {
+        fuzzing::arena_ops(data, Misuse::of_this_build())
+    });
 }
 
 #[test]
 fn global_alloc_inputs_pass() {
-    replay("global_alloc", |data| fuzzing::global_alloc(data, Misuse::of_this_build()));
+    replay("global_alloc", |data| {
+        fuzzing::global_alloc(data, Misuse::of_this_build())
+    });
 }
 
 #[test]

@@ -35,7 +35,10 @@ fn guest_alloc_from_the_first_call_and_bad_sizes() {
     let arena = GlobalArena::with_max_bytes(1 << 16);
     // Before the region is reserved nothing resolves, not even an empty slice at its start.
     assert!(unsafe { arena.handle_bytes(8, 0) }.is_none());
-    assert_eq!(unsafe { arena.packed_bytes(abi::encode_ptr_len(8, 0)) }, None);
+    assert_eq!(
+        unsafe { arena.packed_bytes(abi::encode_ptr_len(8, 0)) },
+        None
+    );
     assert_eq!(arena.stats().limit, (1 << 16) - 8);
     arena.reset();
     let h = arena.guest_alloc(5);

@@ -30,7 +30,13 @@ fn on_an_arena(seed: u64, ops: u64, words: usize) -> Model {
 fn on_a_global_arena(seed: u64, ops: u64, max_bytes: usize) -> Model {
     let arena = Box::new(GlobalArena::with_max_bytes(max_bytes));
     let mut model = Model::new(Misuse::of_this_build());
-    run_ops(&mut Global(&arena), &mut model, &mut Rng(seed | 1), 0, &mut { ops });
+    run_ops(
+        &mut Global(&arena),
+        &mut model,
+        &mut Rng(seed | 1),
+        0,
+        &mut { ops },
+    );
     model
 }
 
@@ -41,8 +47,16 @@ fn assert_all_ops_ran(models: &[Model]) {
         seen.extend(model.ops.keys().copied());
     }
     for op in [
-        "alloc", "dealloc", "realloc", "vec growth", "host alloc", "checkpoint", "reset_to",
-        "misuse", "scope", "invocation",
+        "alloc",
+        "dealloc",
+        "realloc",
+        "vec growth",
+        "host alloc",
+        "checkpoint",
+        "reset_to",
+        "misuse",
+        "scope",
+        "invocation",
     ] {
         assert!(seen.contains(op), "no {op} in any sequence: {seen:?}");
     }
@@ -51,16 +65,18 @@ fn assert_all_ops_ran(models: &[Model]) {
 #[test]
 fn random_sequences_on_an_arena_match_the_model() {
     let (seeds, ops) = plan(1500, 600);
-    let models: Vec<Model> =
-        (0..seeds).map(|seed| on_an_arena(0x9E37_79B9_7F4A_7C15 ^ seed, ops, 1 << 13)).collect();
+    let models: Vec<Model> = (0..seeds)
+        .map(|seed| on_an_arena(0x9E37_79B9_7F4A_7C15 ^ seed, ops, 1 << 13))
+        .collect();
     assert_all_ops_ran(&models);
 }
 
 #[test]
 fn random_sequences_under_memory_pressure_match_the_model() {
     let (seeds, ops) = plan(1000, 600);
-    let models: Vec<Model> =
-        (0..seeds).map(|seed| on_an_arena(0xD1B5_4A32_D192_ED03 ^ seed, ops, 80)).collect();
+    let models: Vec<Model> = (0..seeds)
+        .map(|seed| on_an_arena(0xD1B5_4A32_D192_ED03 ^ seed, ops, 80))
+        .collect();
     assert_all_ops_ran(&models);
 }
 
@@ -68,7 +84,13 @@ fn random_sequences_under_memory_pressure_match_the_model() {
 fn random_sequences_through_global_alloc_match_the_model() {
     let (seeds, ops) = plan(1000, 600);
     let models: Vec<Model> = (0..seeds)
-        .map(|seed| on_a_global_arena(0xA076_1D64_78BD_642F ^ seed, ops, [600, 1 << 16][seed as usize % 2]))
+        .map(|seed| {
+            on_a_global_arena(
+                0xA076_1D64_78BD_642F ^ seed,
+                ops,
+                [600, 1 << 16][seed as usize % 2],
+            )
+        })
         .collect();
     assert_all_ops_ran(&models);
 }

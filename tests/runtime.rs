@@ -5,41 +5,9 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use support::flares::{engine, instance, probe};
 use support::guests;
 use support::host::{self, Flare, PAGE, Request};
-use wasmtime::{Engine, Module};
-
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(host::engine)
-}
-
-/// Each guest variant is built and compiled once per test binary.
-fn module(package: &str, feature: &str) -> Module {
-    static MODULES: OnceLock<Mutex<HashMap<String, Module>>> = OnceLock::new();
-    let key = format!("{package}-{feature}");
-    let cache = MODULES.get_or_init(Default::default);
-    if let Some(module) = cache.lock().unwrap().get(&key) {
-        return module.clone();
-    }
-    let wasm = guests::build(package, feature, "release");
-    let module = host::load(engine(), &wasm).expect("guest compiles");
-    cache.lock().unwrap().insert(key, module.clone());
-    module
-}
-
-fn instance(package: &str, feature: &str) -> Flare {
-    Flare::new(engine(), &module(package, feature)).expect("guest instantiates")
-}
-
-fn probe(flare: &mut Flare, mode: &str) -> String {
-    let request = Request::new("GET", "https://probe.example/x").header("x-probe", mode);
-    let (action, response) = flare.handle(&request).expect("handler runs");
-    assert_eq!(action, 1 << 32, "Respond");
-    response.text()
-}
 
 #[test]
 fn alloc_export_honours_the_contract_seen_from_the_host() {

@@ -89,7 +89,10 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
                 let (ptr, len) = arena.host_arg(&data);
                 if ptr == 0 {
                     assert_eq!(len, 0);
-                    assert!(data.is_empty() || data.len() as u64 + used > arena.stats().limit as u64 - 7);
+                    assert!(
+                        data.is_empty()
+                            || data.len() as u64 + used > arena.stats().limit as u64 - 7
+                    );
                 } else {
                     assert_eq!(len as usize, data.len());
                     let packed = encode_ptr_len(ptr as u32, len as u32);
@@ -146,7 +149,11 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
         }
         for (handle, content) in &known {
             let bytes = unsafe { arena.handle_bytes(*handle, content.len()) };
-            assert_eq!(bytes.as_deref(), Some(&content[..]), "host value at {handle}");
+            assert_eq!(
+                bytes.as_deref(),
+                Some(&content[..]),
+                "host value at {handle}"
+            );
         }
     }
 }

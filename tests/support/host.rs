@@ -90,6 +90,84 @@ pub struct HostState {
     pub calls: Calls,
     alloc: Option<TypedFunc<i32, i32>>,
     memory: Option<Memory>,
+    /// A hostile host: at the next import that returns data, first call `alloc(size)` until it
+    /// is refused (see [`Flare::flood_next_import`]).
+    flood: Option<(&'static str, i32)>,
+    /// The import being served (for `flood`).
+    serving: &'static str,
+    pub flood_report: Option<FloodReport>,
+}
+
+/// What a flood of `alloc` calls inside one import saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FloodReport {
+    /// Buffers granted before the first refusal.
+    pub granted: u64,
+    /// Bytes granted in all.
+    pub bytes: u64,
+    /// Broken promises: misaligned, outside memory, overlapping an earlier buffer, an edge size
+    /// (0, -1, i32::MIN, i32::MAX) not answered 0, or a buffer's bytes changed before the import
+    /// returned.
+    pub violations: Vec<String>,
+}
+
+/// Calls `alloc` thousands of times from inside one import, writing every buffer it gets and
+/// trying the contract's edge sizes in between, then checks every buffer is still intact.
+fn flood(caller: &mut Caller<'_, HostState>, size: i32) -> Result<FloodReport> {
+    let alloc = caller
+        .data()
+        .alloc
+        .clone()
+        .ok_or_else(|| format_err!("no alloc export"))?;
+    let memory = caller
+        .data()
+        .memory
+        .ok_or_else(|| format_err!("no memory export"))?;
+    let mut report = FloodReport::default();
+    let mut buffers: Vec<(usize, u8)> = Vec::new();
+    let len = size as usize;
+    for i in 0..1_000_000u64 {
+        if i % 64 == 0 {
+            for edge in [0, -1, i32::MIN, i32::MAX] {
+                let answer = alloc.call(&mut *caller, edge)?;
+                if answer != 0 {
+                    report.violations.push(format!("alloc({edge}) = {answer}"));
+                }
+            }
+        }
+        let ptr = alloc.call(&mut *caller, size)?;
+        if ptr == 0 {
+            break;
+        }
+        let start = ptr as u32 as usize;
+        if !start.is_multiple_of(8) || start + len > memory.data_size(&*caller) {
+            report
+                .violations
+                .push(format!("alloc({size}) = {ptr}: misaligned or outside"));
+            break;
+        }
+        if let Some(&(last, _)) = buffers.last() {
+            if start < last + len {
+                report
+                    .violations
+                    .push(format!("alloc({size}) = {start} overlaps {last}"));
+            }
+        }
+        let fill = (i % 251) as u8;
+        memory.write(&mut *caller, start, &vec![fill; len])?;
+        buffers.push((start, fill));
+        report.granted += 1;
+        report.bytes += len as u64;
+    }
+    let data = memory.data(&*caller);
+    for &(start, fill) in &buffers {
+        if data[start..start + len].iter().any(|&b| b != fill) {
+            report
+                .violations
+                .push(format!("the buffer at {start} changed"));
+        }
+    }
+    Ok(report)
 }
 
 /// The arena's counters as the guest's `flare_stat` export reports them.
@@ -103,6 +181,8 @@ pub struct ArenaStats {
     pub kept: i64,
     pub failed: i64,
     pub refused: i64,
+    /// The most `used` can reach: `limit - used` is what `alloc` can still grant.
+    pub limit: i64,
 }
 
 pub fn engine() -> Engine {
@@ -114,6 +194,7 @@ pub fn load(engine: &Engine, wasm: &Path) -> Result<Module> {
 }
 
 fn count(caller: &mut Caller<'_, HostState>, name: &'static str) {
+    caller.data_mut().serving = name;
     *caller.data_mut().calls.imports.entry(name).or_default() += 1;
 }
 
@@ -136,6 +217,13 @@ fn guest_text(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<
 
 /// Hands `data` to the guest the way the host contract says: `alloc` (re-entrantly), write, pack.
 fn give(caller: &mut Caller<'_, HostState>, data: &[u8]) -> Result<i64> {
+    let state = caller.data_mut();
+    if let Some((import, size)) = state.flood.filter(|&(import, _)| import == state.serving) {
+        let _ = import;
+        state.flood = None;
+        let report = flood(caller, size)?;
+        caller.data_mut().flood_report = Some(report);
+    }
     if data.is_empty() {
         return Ok(0);
     }
@@ -386,6 +474,17 @@ impl Flare {
         Ok(std::mem::take(&mut self.store.data_mut().ws_out))
     }
 
+    /// Makes the host hostile once: the next call of `import` (one that returns data) first
+    /// calls `alloc(size)` until it is refused (thousands of times), then answers as usual. The
+    /// report lands in [`Flare::take_flood_report`].
+    pub fn flood_next(&mut self, import: &'static str, size: i32) {
+        self.store.data_mut().flood = Some((import, size));
+    }
+
+    pub fn take_flood_report(&mut self) -> Option<FloodReport> {
+        self.store.data_mut().flood_report.take()
+    }
+
     /// Calls the guest's `alloc` export directly, as the host would from inside an import.
     pub fn alloc(&mut self, size: i32) -> Result<i32> {
         self.alloc.call(&mut self.store, size)
@@ -421,7 +520,7 @@ impl Flare {
     /// The arena's counters, or `None` for a flare not built on flare-arena.
     pub fn arena_stats(&mut self) -> Option<ArenaStats> {
         let stat = self.stat.clone()?;
-        let mut v = [0i64; 8];
+        let mut v = [0i64; 9];
         for (i, slot) in v.iter_mut().enumerate() {
             *slot = stat.call(&mut self.store, i as i32).ok()?;
         }
@@ -434,6 +533,7 @@ impl Flare {
             kept: v[5],
             failed: v[6],
             refused: v[7],
+            limit: v[8],
         })
     }
 }

@@ -2,5 +2,6 @@
 //! flares for wasm32 and hosting them on wasmtime.
 #![allow(dead_code)]
 
+pub mod flares;
 pub mod guests;
 pub mod host;

@@ -135,7 +135,10 @@ impl Subject for Global<'_> {
     fn alloc(&mut self, layout: Layout) -> *mut u8 {
         if layout.size() == 0 {
             // `GlobalAlloc::alloc` may not be called with a zero size; a `Vec` never does.
-            return unsafe { self.0.alloc(Layout::from_size_align_unchecked(1, layout.align())) };
+            return unsafe {
+                self.0
+                    .alloc(Layout::from_size_align_unchecked(1, layout.align()))
+            };
         }
         unsafe { self.0.alloc(layout) }
     }
@@ -465,11 +468,19 @@ fn step<S: Subject>(
             let predicted = fits(arena, layout);
             let ptr = arena.alloc(layout);
             if let Some(fits) = predicted {
-                assert_eq!(!ptr.is_null(), fits, "{step}: alloc {layout:?} at used {used}");
+                assert_eq!(
+                    !ptr.is_null(),
+                    fits,
+                    "{step}: alloc {layout:?} at used {used}"
+                );
             }
             if ptr.is_null() {
                 model.expected.failed += 1;
-                assert_eq!(arena.stats().used, used, "{step}: a refusal changed the arena");
+                assert_eq!(
+                    arena.stats().used,
+                    used,
+                    "{step}: a refusal changed the arena"
+                );
             } else {
                 let value = rng.next() as u8;
                 fill(ptr, layout.size(), value);
@@ -519,17 +530,27 @@ fn step<S: Subject>(
             let expected = size > 0
                 && rounded(size as usize).is_some_and(|r| stats.used.saturating_add(r) <= limit);
             let handle = arena.guest_alloc(size);
-            assert_eq!(handle != 0, expected, "{step}: alloc({size}) = {handle}, {stats:?}");
+            assert_eq!(
+                handle != 0,
+                expected,
+                "{step}: alloc({size}) = {handle}, {stats:?}"
+            );
             if handle == 0 {
                 model.expected.failed += 1;
-                assert_eq!(arena.stats().used, stats.used, "{step}: a refusal changed the arena");
+                assert_eq!(
+                    arena.stats().used,
+                    stats.used,
+                    "{step}: a refusal changed the arena"
+                );
             } else {
                 assert_eq!(handle % 8, 0);
                 let len = size as usize;
                 let value = rng.next() as u8;
                 // Fill only what a check can afford to read back; the rest is the host's business.
                 let checked = if len > 1 << 16 { 0 } else { len };
-                let ptr = arena.resolve(handle, checked).expect("a fresh host buffer resolves");
+                let ptr = arena
+                    .resolve(handle, checked)
+                    .expect("a fresh host buffer resolves");
                 fill(ptr, checked, value);
                 let birth = model.tick();
                 model.host.push(HostBuffer {
@@ -561,9 +582,10 @@ fn step<S: Subject>(
         86..=87 if model.misuse != Misuse::Skip => {
             let (cp, error) = match model.stale.len() {
                 0 => (arena.foreign_checkpoint(), CheckpointError::ForeignArena),
-                n if rng.chance(80) => {
-                    (model.stale[rng.below(n as u64) as usize], CheckpointError::Stale)
-                }
+                n if rng.chance(80) => (
+                    model.stale[rng.below(n as u64) as usize],
+                    CheckpointError::Stale,
+                ),
                 _ => (arena.foreign_checkpoint(), CheckpointError::ForeignArena),
             };
             let before = arena.stats();

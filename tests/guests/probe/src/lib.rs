@@ -4,6 +4,9 @@
 //! - `big`: reads the (large) body, copies and transforms it; answers its length and checksum.
 //! - `foreign`: grows linear memory by one page behind the arena's back and fills that page with
 //!   0xF0; answers the page's address.
+//! - `canary`: allocates a Vec and a Box, calls `req_method` (where a hostile host may flood
+//!   `alloc`), then, without allocating again, answers whether both are intact and what the method
+//!   call returned.
 //! - `trap`: panics (a trap on wasm).
 //! - anything else: answers `hello`.
 
@@ -58,6 +61,20 @@ pub extern "C" fn handle_request() -> i64 {
                 // SAFETY: the page was just added to linear memory and nothing else knows of it.
                 unsafe { core::ptr::write_bytes(page as *mut u8, 0xF0, 65536) };
                 respond(page.to_string().as_bytes())
+            }
+            b"canary" => {
+                let canary: Vec<u8> = (0..1000).map(pattern).collect();
+                let boxed = Box::new([0x5Au8; 64]);
+                let method = sdk::req_method();
+                // Nothing allocates from here on: the host may have taken every byte left.
+                let intact = canary.iter().enumerate().all(|(i, &b)| b == pattern(i)) && boxed.iter().all(|&b| b == 0x5A);
+                let answer: &[u8] = match (intact, method) {
+                    (false, _) => b"corrupt",
+                    (true, None) => b"intact, method refused",
+                    (true, Some(b"GET")) => b"intact, method GET",
+                    (true, Some(_)) => b"intact, method wrong",
+                };
+                respond(answer)
             }
             b"trap" => panic!("the handler failed"),
             _ => respond(b"hello"),

@@ -208,7 +208,7 @@ pub fn ws_send(data: &[u8]) -> bool {
 }
 
 /// Arena counters for the host (not a handler: it does not reset). -1 on baseline builds.
-/// 0 capacity, 1 used, 2 high water, 3 live, 4 resets, 5 kept, 6 failed, 7 refused.
+/// 0 capacity, 1 used, 2 high water, 3 live, 4 resets, 5 kept, 6 failed, 7 refused, 8 limit.
 #[cfg(feature = "stats")]
 #[unsafe(no_mangle)]
 pub extern "C" fn flare_stat(which: i32) -> i64 {
@@ -224,6 +224,7 @@ pub extern "C" fn flare_stat(which: i32) -> i64 {
             s.kept as i64,
             s.failed as i64,
             s.refused as i64,
+            s.limit as i64,
         ];
         return values.get(which as usize).copied().unwrap_or(-1);
     }

@@ -1,0 +1,204 @@
+//! A hostile host, from the wasm side: guest flares compiled to wasm32 on wasmtime, driven by a
+//! host that calls `alloc` with every edge value, floods it thousands of times inside one import
+//! until it is refused, calls it before any export has run, and calls the exports in orders no
+//! sane host would. Nothing traps, nothing corrupts, every refusal is a 0, and the next ordinary
+//! request works.
+#![cfg(not(miri))]
+
+mod support;
+
+use support::flares::{instance, probe};
+use support::host::{Flare, order_request};
+
+/// The contract's edge sizes, which must always be answered 0.
+const EDGES: [i32; 5] = [0, -1, -4096, i32::MIN, i32::MAX];
+
+fn remaining(flare: &mut Flare) -> i32 {
+    let stats = flare.arena_stats().expect("a flare-arena guest");
+    i32::try_from(stats.limit - stats.used).unwrap()
+}
+
+/// The memory the probe guest answers from stays the same over many ordinary requests.
+fn assert_ordinary_requests_work(flare: &mut Flare) {
+    assert_eq!(probe(flare, "hello"), "hello");
+    assert_eq!(probe(flare, "canary"), "intact, method GET");
+    let pages = flare.memory_pages();
+    let answer = probe(flare, "interleave");
+    for _ in 0..200 {
+        assert_eq!(
+            probe(flare, "interleave"),
+            answer,
+            "every request reuses the same bytes"
+        );
+    }
+    assert_eq!(flare.memory_pages(), pages);
+}
+
+#[test]
+fn alloc_at_every_edge_and_just_above_what_is_left() {
+    let mut flare = instance("probe", "arena-small"); // 1 MiB maximum
+    assert_eq!(probe(&mut flare, "hello"), "hello");
+    let failed = flare.arena_stats().unwrap().failed;
+    for size in EDGES {
+        assert_eq!(flare.alloc(size).unwrap(), 0, "alloc({size})");
+    }
+    let left = remaining(&mut flare);
+    assert!(
+        left > 1_000_000 - 4096,
+        "nearly all of the 1 MiB is left: {left}"
+    );
+    let pages = flare.memory_pages();
+    assert_eq!(flare.alloc(left + 1).unwrap(), 0, "one byte too many");
+    assert_eq!(flare.memory_pages(), pages, "a refusal grows nothing");
+    assert_eq!(
+        flare.arena_stats().unwrap().failed,
+        failed + EDGES.len() as i64 + 1
+    );
+
+    // Exactly what is left is granted, and every byte of it is writable.
+    let all = flare.alloc(left).unwrap();
+    assert!(all != 0 && all % 8 == 0, "alloc({left}) = {all}");
+    let end = all as u32 as usize + left as usize;
+    assert!(end <= flare.memory_bytes());
+    flare.write(all, &[0xA5; 16]).unwrap();
+    flare.write((end - 16) as i32, &[0xA5; 16]).unwrap();
+    assert_eq!(remaining(&mut flare), 0);
+    assert_eq!(flare.alloc(1).unwrap(), 0, "nothing left");
+    assert_eq!(flare.alloc(8).unwrap(), 0);
+
+    // The default arena (256 MiB) refuses one byte past its maximum without growing memory.
+    let mut big = instance("probe", "arena");
+    assert_eq!(probe(&mut big, "hello"), "hello");
+    let pages = big.memory_pages();
+    let left = remaining(&mut big);
+    assert_eq!(big.alloc(left + 1).unwrap(), 0);
+    assert_eq!(big.memory_pages(), pages);
+
+    assert_ordinary_requests_work(&mut flare);
+    assert_ordinary_requests_work(&mut big);
+}
+
+#[test]
+fn a_host_flooding_alloc_inside_one_import_gets_zero_and_breaks_nothing() {
+    let mut flare = instance("probe", "arena-small");
+    assert_eq!(probe(&mut flare, "canary"), "intact, method GET");
+    for size in [1, 24, 1000, 65536] {
+        flare.flood_next("req_method", size);
+        // The guest's own blocks survive; the method comes through if the few bytes the flood left
+        // hold it, and is "none" (the import failed cleanly) if not.
+        let answer = probe(&mut flare, "canary");
+        assert!(
+            ["intact, method refused", "intact, method GET"].contains(&answer.as_str()),
+            "size {size}: {answer}"
+        );
+        if size == 1 {
+            assert_eq!(
+                answer, "intact, method refused",
+                "8-byte floods leave nothing"
+            );
+        }
+        let report = flare.take_flood_report().expect("the host flooded");
+        assert!(
+            report.violations.is_empty(),
+            "size {size}: {:?}",
+            report.violations
+        );
+        let rounded = (size as u64).div_ceil(8) * 8;
+        let expected = (1 << 20) / rounded;
+        assert!(
+            report.granted + 2 >= expected * 9 / 10 && report.granted <= expected,
+            "size {size}: {} granted, about {expected} fit in 1 MiB",
+            report.granted
+        );
+        assert!(
+            (remaining(&mut flare) as u64) < rounded,
+            "refused only when it no longer fit"
+        );
+        if size == 24 {
+            assert!(report.granted > 10_000, "thousands of calls in one import");
+        }
+        assert_ordinary_requests_work(&mut flare);
+    }
+    assert_eq!(flare.calls().alloc_violations, 0);
+}
+
+#[test]
+fn alloc_before_any_export_has_run() {
+    let mut flare = instance("probe", "arena-small");
+    for size in EDGES {
+        assert_eq!(
+            flare.alloc(size).unwrap(),
+            0,
+            "alloc({size}) on a fresh instance"
+        );
+    }
+    // The host takes every byte before the first export runs (ABI.md says it never does).
+    let first = flare.alloc(100).unwrap();
+    assert!(first != 0 && first % 8 == 0);
+    flare.write(first, &[0x77; 100]).unwrap();
+    let mut granted = 1;
+    while flare.alloc(4096).unwrap() != 0 {
+        granted += 1;
+    }
+    assert!(granted > 200, "{granted} buffers of 4 KiB in 1 MiB");
+    assert_eq!(flare.read(first, 100), vec![0x77; 100]);
+    // The first export reclaims all of it: nothing the guest holds is in there.
+    assert_ordinary_requests_work(&mut flare);
+    let stats = flare.arena_stats().unwrap();
+    assert!(stats.used < 4096, "init kept nothing: {stats:?}");
+    // And a lazily filled static still works after that.
+    assert!(probe(&mut flare, "cache").starts_with("intact"));
+    assert!(probe(&mut flare, "cache").starts_with("intact"));
+}
+
+#[test]
+fn exports_called_in_odd_orders_never_trap() {
+    let mut flare = instance("probe", "arena");
+    assert_eq!(
+        flare.ws(2, b"").unwrap(),
+        Vec::<Vec<u8>>::new(),
+        "ws_close before ws_open"
+    );
+    assert_eq!(
+        flare.ws(1, b"abc").unwrap(),
+        vec![b"cba".to_vec()],
+        "ws_message before ws_open"
+    );
+    assert_eq!(flare.ws(0, b"").unwrap(), vec![b"open".to_vec()]);
+    assert_eq!(
+        flare.ws(0, b"").unwrap(),
+        vec![b"open".to_vec()],
+        "ws_open twice"
+    );
+    flare.ws(2, b"").unwrap();
+    flare.ws(2, b"").unwrap();
+    assert_eq!(
+        flare.ws(1, b"xy").unwrap(),
+        vec![b"yx".to_vec()],
+        "ws_message after ws_close"
+    );
+    assert_ordinary_requests_work(&mut flare);
+    assert_eq!(
+        flare.ws(1, b"z").unwrap(),
+        vec![b"z".to_vec()],
+        "a message between requests"
+    );
+    let stats = flare.arena_stats().unwrap();
+    assert_eq!((stats.live, stats.kept), (0, 0), "{stats:?}");
+
+    // The realistic flare, too: WebSocket events around HTTP requests in any order.
+    let mut flare = instance("flare", "arena");
+    flare.kv_set("tier:cust-0", b"gold");
+    assert!(flare.ws(2, b"").unwrap().is_empty());
+    assert_eq!(flare.ws(1, b"ping").unwrap(), vec![b"PING".to_vec()]);
+    let (action, response) = flare.handle(&order_request(1, 3)).unwrap();
+    assert_eq!((action >> 32, response.status), (1, 200));
+    assert_eq!(flare.ws(1, b"pong").unwrap(), vec![b"PONG".to_vec()]);
+    flare.ws(2, b"").unwrap();
+    assert_eq!(flare.ws(0, b"").unwrap(), vec![b"welcome".to_vec()]);
+    let (_, again) = flare.handle(&order_request(1, 3)).unwrap();
+    assert_eq!(again.status, 200);
+    let expected = response.text().replace(r#""visits":1"#, r#""visits":2"#);
+    assert_eq!(again.text(), expected, "the same answer, one visit later");
+    assert_eq!(flare.logs(), ["closed", "closed"]);
+}
