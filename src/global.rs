@@ -278,8 +278,12 @@ impl<R: RawMutex> GlobalArena<R> {
     /// bytes while it is held.
     pub unsafe fn packed_bytes(&self, packed: i64) -> Option<&[u8]> {
         let (handle, len) = abi::unpack(packed)?;
-        // SAFETY: forwarded from this function's contract.
-        unsafe { self.handle_bytes(handle as i32, len).map(|bytes| &*bytes) }
+        let bytes = self.with(|core| abi::resolve(core, handle, len))?;
+        // SAFETY: `resolve` checked that `len` bytes at `bytes` lie in the used part of the region,
+        // which stays allocated while `self` lives; that they stay unchanged until the next reset
+        // is the caller's promise. Only a shared slice is made, so reading the same value twice
+        // (two live slices over the same bytes) is fine.
+        Some(unsafe { core::slice::from_raw_parts(bytes, len) })
     }
 
     /// The text behind a host result, as [`GlobalArena::packed_bytes`]; `Some(Err(_))` when it is

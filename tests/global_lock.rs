@@ -204,3 +204,17 @@ fn threads_hammering_one_arena_never_get_overlapping_blocks() {
         "live count matches what is held"
     );
 }
+
+#[test]
+fn the_same_host_value_can_be_read_twice_at_once() {
+    // A flare may read one header twice and hold both slices: the readers must only ever make
+    // shared references (Miri caught an exclusive one being made on the way).
+    let arena = GlobalArena::with_max_bytes(4096);
+    arena.reset();
+    let (ptr, len) = arena.host_arg(b"GET");
+    let packed = abi::encode_ptr_len(ptr as u32, len as u32);
+    let first = unsafe { arena.packed_bytes(packed) }.unwrap();
+    let second = unsafe { arena.packed_str(packed) }.unwrap().unwrap();
+    assert_eq!(second, "GET");
+    assert_eq!(first, b"GET", "the first slice is still valid");
+}
