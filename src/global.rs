@@ -274,8 +274,9 @@ impl<R: RawMutex> GlobalArena<R> {
     /// if they are not in the used part of the arena.
     ///
     /// # Safety
-    /// The slice is valid only until the next reset of this arena, and nothing may write to those
-    /// bytes while it is held.
+    /// The slice is valid only until the next reset of this arena, nothing may write to those
+    /// bytes while it is held, and they must hold a value the host wrote (see
+    /// [`GlobalArena::handle_bytes`]). Reading the same value twice at once is fine.
     pub unsafe fn packed_bytes(&self, packed: i64) -> Option<&[u8]> {
         let (handle, len) = abi::unpack(packed)?;
         let bytes = self.with(|core| abi::resolve(core, handle, len))?;
@@ -301,7 +302,9 @@ impl<R: RawMutex> GlobalArena<R> {
     ///
     /// # Safety
     /// Valid only until the next reset; the caller must not create aliasing references to the
-    /// same bytes (each host buffer belongs to whoever asked `alloc` for it).
+    /// same bytes (each host buffer belongs to whoever asked `alloc` for it), and must write bytes
+    /// before reading them: reused memory may still hold an earlier value's uninitialized padding
+    /// (bytes never used since the region was reserved are zero).
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn handle_bytes(&self, handle: i32, len: usize) -> Option<&mut [u8]> {
         let bytes = self.with(|core| abi::resolve(core, handle as u32, len))?;

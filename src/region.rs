@@ -205,9 +205,14 @@ impl SystemRegion {
     /// Reserves the block from the system allocator. Returns null on failure.
     pub(crate) fn reserve(max_bytes: usize) -> *mut u8 {
         match Self::layout(max_bytes) {
+            // Zeroed, so that every byte of the region is initialized: the host-value readers hand
+            // out `&[u8]` over bytes the host may not have written. Large zeroed blocks come from
+            // fresh pages, so this costs no memset and no resident memory up front.
             // SAFETY: the layout has a non-zero size; `System` is not the allocator this crate
             // implements, so this cannot re-enter it.
-            Some(layout) => unsafe { std::alloc::GlobalAlloc::alloc(&std::alloc::System, layout) },
+            Some(layout) => unsafe {
+                std::alloc::GlobalAlloc::alloc_zeroed(&std::alloc::System, layout)
+            },
             None => core::ptr::null_mut(),
         }
     }

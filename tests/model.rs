@@ -14,7 +14,7 @@ use support::model::{Global, Misuse, Model, Rng, run_ops};
 
 /// How many sequences of how many operations: far fewer under Miri, where each step is slow.
 fn plan(seeds: u64, ops: u64) -> (u64, u64) {
-    if cfg!(miri) { (2, 120) } else { (seeds, ops) }
+    if cfg!(miri) { (3, 150) } else { (seeds, ops) }
 }
 
 fn on_an_arena(seed: u64, ops: u64, words: usize) -> Model {
@@ -42,6 +42,9 @@ fn on_a_global_arena(seed: u64, ops: u64, max_bytes: usize) -> Model {
 
 /// Every kind of operation ran, so a sequence generator that lost one would fail here.
 fn assert_all_ops_ran(models: &[Model]) {
+    if cfg!(miri) {
+        return; // Miri's few short sequences are there to catch UB, not for coverage
+    }
     let mut seen = std::collections::BTreeSet::new();
     for model in models {
         seen.extend(model.ops.keys().copied());
