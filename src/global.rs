@@ -259,7 +259,8 @@ impl<R: RawMutex> GlobalArena<R> {
     }
 
     /// The reset at the top of an invocation, without a closure (the seed's `reset_arena`).
-    /// The first call only marks where invocations start: what init allocated is never reclaimed.
+    /// The first call marks where invocations start: what init allocated and still holds is never
+    /// reclaimed (if it holds nothing, as in a flare, the first call reclaims everything first).
     pub fn reset(&self) -> Reset {
         let owner = self.owner();
         report(self.with(|core| core.reset_invocation(owner)))

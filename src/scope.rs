@@ -6,7 +6,8 @@
 //! the frames from that checkpoint upward all count zero.
 //!
 //! Frame 0 is the init frame (everything allocated before the first invocation, and everything a
-//! reset had to keep); it is never reclaimed. Frame 1, once the first invocation starts, is the
+//! reset had to keep); it is never reclaimed once an invocation has started (the first invocation
+//! reclaims it only if nothing in it is live). Frame 1, once the first invocation starts, is the
 //! invocation frame. User checkpoints stack above it.
 //!
 //! Must never: touch memory, allocate, panic (it runs with the allocator's lock held; it does not
