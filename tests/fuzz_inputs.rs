@@ -39,7 +39,7 @@ fn replay(target: &str, run: impl Fn(&[u8])) {
     );
     for path in corpus.iter().chain(&inputs("regressions", target)) {
         let data = std::fs::read(path).unwrap();
-        let outcome = std::panic::catch_unwind(|| run(&data));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&data)));
         assert!(outcome.is_ok(), "{} fails", path.display());
     }
 }
