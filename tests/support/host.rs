@@ -146,12 +146,10 @@ fn flood(caller: &mut Caller<'_, HostState>, size: i32) -> Result<FloodReport> {
                 .push(format!("alloc({size}) = {ptr}: misaligned or outside"));
             break;
         }
-        if let Some(&(last, _)) = buffers.last() {
-            if start < last + len {
-                report
-                    .violations
-                    .push(format!("alloc({size}) = {start} overlaps {last}"));
-            }
+        if let Some(&(last, _)) = buffers.last().filter(|&&(last, _)| start < last + len) {
+            report
+                .violations
+                .push(format!("alloc({size}) = {start} overlaps {last}"));
         }
         let fill = (i % 251) as u8;
         memory.write(&mut *caller, start, &vec![fill; len])?;
