@@ -315,14 +315,9 @@ impl<G: Region> Bump<G> {
     #[cold]
     fn start_first_invocation(&mut self, owner: usize) -> Reset {
         self.resets += 1;
-        let bytes = if self.frames.total_live() == 0 {
-            let bytes = self.top;
-            self.reclaim_to(0);
-            bytes
-        } else {
-            0
-        };
-        self.frames.start_first_invocation(self.top, owner);
+        let start = self.frames.start_first_invocation(self.top, owner);
+        let bytes = self.top - start;
+        self.reclaim_to(start);
         Reset::Reclaimed { bytes }
     }
 

@@ -226,9 +226,12 @@ impl Frames {
     }
 
     /// Starts the first invocation: everything so far (init, and any scopes opened during init)
-    /// becomes the init frame, which is never reclaimed, and the invocation frame opens at `top`.
-    pub(crate) fn start_first_invocation(&mut self, top: usize, owner: usize) -> Checkpoint {
+    /// becomes the init frame, which is never reclaimed, and the invocation frame opens at `top`;
+    /// or, when nothing in init is live, at 0, and the caller reclaims everything. Returns where
+    /// the invocation frame starts.
+    pub(crate) fn start_first_invocation(&mut self, top: usize, owner: usize) -> usize {
         let live = self.live_from(0);
+        let start = if live == 0 { 0 } else { top };
         self.depth = 0;
         self.current = Frame {
             start: 0,
@@ -237,11 +240,8 @@ impl Frames {
         };
         self.invocation_started = true;
         // `depth` is 0, so the push always finds a slot.
-        self.push(top, owner).unwrap_or(Checkpoint {
-            owner,
-            depth: 1,
-            generation: 0,
-        })
+        let _ = self.push(start, owner);
+        start
     }
 
     /// Checks that `cp` names a frame open right now on this arena; returns its start and the
