@@ -459,8 +459,7 @@ fn step<S: Subject>(
     depth: usize,
     budget: &mut u64,
 ) -> &'static str {
-    let here = model.clock;
-    let step = &format!("step {here} (depth {depth})");
+    let at = &format!("step {} (depth {depth})", model.clock);
     match rng.below(100) {
         0..=31 => {
             let layout = random_layout(rng);
@@ -471,7 +470,7 @@ fn step<S: Subject>(
                 assert_eq!(
                     !ptr.is_null(),
                     fits,
-                    "{step}: alloc {layout:?} at used {used}"
+                    "{at}: alloc {layout:?} at used {used}"
                 );
             }
             if ptr.is_null() {
@@ -479,7 +478,7 @@ fn step<S: Subject>(
                 assert_eq!(
                     arena.stats().used,
                     used,
-                    "{step}: a refusal changed the arena"
+                    "{at}: a refusal changed the arena"
                 );
             } else {
                 let value = rng.next() as u8;
@@ -505,7 +504,7 @@ fn step<S: Subject>(
             let i = pick_block(model, rng);
             let align = model.blocks[i].layout.align();
             let new_size = random_size(rng, align).max(1);
-            realloc(arena, model, rng, i, new_size, step);
+            realloc(arena, model, rng, i, new_size, at);
             "realloc"
         }
         62..=65 if !model.blocks.is_empty() => {
@@ -513,13 +512,13 @@ fn step<S: Subject>(
             let i = model.blocks.len() - 1;
             for _ in 0..1 + rng.below(4) {
                 let size = model.blocks[i].layout.size();
-                if !realloc(arena, model, rng, i, size.saturating_mul(2).max(8), step) {
+                if !realloc(arena, model, rng, i, size.saturating_mul(2).max(8), at) {
                     break;
                 }
             }
             if rng.chance(30) {
                 let size = model.blocks[i].layout.size();
-                realloc(arena, model, rng, i, (size / 3).max(1), step);
+                realloc(arena, model, rng, i, (size / 3).max(1), at);
             }
             "vec growth"
         }
@@ -533,14 +532,14 @@ fn step<S: Subject>(
             assert_eq!(
                 handle != 0,
                 expected,
-                "{step}: alloc({size}) = {handle}, {stats:?}"
+                "{at}: alloc({size}) = {handle}, {stats:?}"
             );
             if handle == 0 {
                 model.expected.failed += 1;
                 assert_eq!(
                     arena.stats().used,
                     stats.used,
-                    "{step}: a refusal changed the arena"
+                    "{at}: a refusal changed the arena"
                 );
             } else {
                 assert_eq!(handle % 8, 0);
@@ -574,7 +573,7 @@ fn step<S: Subject>(
             let i = rng.below(model.checkpoints.len() as u64) as usize;
             let (cp, mark) = model.checkpoints[i];
             let result = arena.reset_to(cp);
-            model.after_reset(result, mark, step);
+            model.after_reset(result, mark, at);
             model.close_checkpoints(i + 1);
             // A kept reset moves the checkpoint above what it kept.
             model.checkpoints[i].1 = model.tick();
@@ -592,13 +591,13 @@ fn step<S: Subject>(
             let before = arena.stats();
             match model.misuse {
                 Misuse::ExpectRefusal => {
-                    assert_eq!(arena.reset_to(cp), Reset::Refused(error), "{step}: {cp:?}")
+                    assert_eq!(arena.reset_to(cp), Reset::Refused(error), "{at}: {cp:?}")
                 }
                 _ => {
                     let outcome = catch_unwind(AssertUnwindSafe(|| arena.reset_to(cp)));
                     let message = outcome.expect_err("a debug build panics on misuse");
                     let message = message.downcast_ref::<String>().map_or("", |m| m.as_str());
-                    assert!(message.contains(&error.to_string()), "{step}: {message}");
+                    assert!(message.contains(&error.to_string()), "{at}: {message}");
                 }
             }
             model.expected.refused += 1;
@@ -625,13 +624,13 @@ fn step<S: Subject>(
         93..=96 if depth == 0 => {
             let result = arena.reset();
             match model.invocation_mark {
-                Some(mark) => model.after_reset(result, mark, step),
+                Some(mark) => model.after_reset(result, mark, at),
                 None => {
                     // The first one reclaims init only if nothing in it is live.
-                    assert!(result.reclaimed(), "{step}: {result:?}");
+                    assert!(result.reclaimed(), "{at}: {result:?}");
                     model.expected.resets += 1;
                     if model.blocks.is_empty() {
-                        assert_eq!(arena.stats().used, 0, "{step}: init was not reclaimed");
+                        assert_eq!(arena.stats().used, 0, "{at}: init was not reclaimed");
                     }
                 }
             }
