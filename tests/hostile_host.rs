@@ -202,3 +202,93 @@ fn exports_called_in_odd_orders_never_trap() {
     assert_eq!(again.text(), expected, "the same answer, one visit later");
     assert_eq!(flare.logs(), ["closed", "closed"]);
 }
+
+/// A host whose every move is random: `alloc` of any size between exports (writing what it gets),
+/// floods inside imports, requests in every probe mode, WebSocket events in any order. Before each
+/// export the host buffers it still holds must read back intact (they expire at that export's
+/// reset); every answer must be right; memory never grows past the arena's maximum.
+#[test]
+fn a_random_hostile_host_never_breaks_the_guest() {
+    let mut flare = instance("probe", "arena-small");
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: u64| {
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    };
+    let mut held: Vec<(i32, Vec<u8>)> = Vec::new();
+    let max_pages = flare.memory_pages() + (1 << 20) / 65536 + 1;
+    for step in 0..3000 {
+        match next(10) {
+            0..=4 => {
+                let size = match next(8) {
+                    0 => EDGES[next(EDGES.len() as u64) as usize],
+                    1 => remaining(&mut flare).saturating_add(next(3) as i32 - 1),
+                    2 => next(1 << 17) as i32,
+                    _ => 1 + next(200) as i32,
+                };
+                let ptr = flare.alloc(size).unwrap();
+                if ptr == 0 {
+                    continue;
+                }
+                assert!(
+                    size > 0 && ptr % 8 == 0,
+                    "step {step}: alloc({size}) = {ptr}"
+                );
+                let content: Vec<u8> = (0..size.min(4096)).map(|_| next(256) as u8).collect();
+                flare.write(ptr, &content).unwrap();
+                held.push((ptr, content));
+            }
+            kind => {
+                for (ptr, content) in held.drain(..) {
+                    assert_eq!(
+                        flare.read(ptr, content.len()),
+                        content,
+                        "step {step}: host buffer"
+                    );
+                }
+                match kind {
+                    5 => {
+                        flare.flood_next("req_method", 1 + next(3000) as i32);
+                        let answer = probe(&mut flare, "canary");
+                        assert!(
+                            answer.starts_with("intact, method"),
+                            "step {step}: {answer}"
+                        );
+                        let report = flare.take_flood_report().unwrap();
+                        assert!(
+                            report.violations.is_empty(),
+                            "step {step}: {:?}",
+                            report.violations
+                        );
+                    }
+                    6 => assert_eq!(probe(&mut flare, "canary"), "intact, method GET"),
+                    7 => assert_eq!(probe(&mut flare, "interleave").split(' ').count(), 4),
+                    8 => assert!(probe(&mut flare, "cache").starts_with("intact")),
+                    _ => {
+                        let event = next(3) as usize;
+                        let sent = flare.ws(event, b"hostile").unwrap();
+                        let expected: &[&[u8]] = match event {
+                            0 => &[b"open"],
+                            1 => &[b"elitsoh"],
+                            _ => &[],
+                        };
+                        assert_eq!(sent, expected, "step {step}: ws event {event}");
+                    }
+                }
+            }
+        }
+        assert!(
+            flare.memory_pages() <= max_pages,
+            "step {step}: memory grew past the maximum"
+        );
+    }
+    let stats = flare.arena_stats().unwrap();
+    assert_eq!(
+        stats.live, 1,
+        "only the lazily filled cache is live: {stats:?}"
+    );
+    assert!(stats.failed > 0 && stats.resets > 1000, "{stats:?}");
+    assert_ordinary_requests_work(&mut flare);
+}
