@@ -33,6 +33,12 @@ fn round_size(size: usize) -> Option<usize> {
     Some((size.checked_add(MIN_ALIGN - 1)? & !(MIN_ALIGN - 1)).max(MIN_ALIGN))
 }
 
+/// The end, in core offsets, of a region that ends `region_end` bytes past its base.
+#[inline(always)]
+fn core_end(region_end: usize) -> usize {
+    region_end.saturating_sub(RESERVED) & !(MIN_ALIGN - 1)
+}
+
 /// Single-threaded bump allocator over one [`Region`].
 pub struct Bump<G: Region> {
     region: G,
@@ -140,7 +146,7 @@ impl<G: Region> Bump<G> {
             // (its contract): blocks already handed out stay where they are.
             Some((base, end)) => {
                 self.base = base.wrapping_add(RESERVED);
-                self.end = (end - RESERVED) & !(MIN_ALIGN - 1);
+                self.end = core_end(end);
                 true
             }
             None => false,
@@ -378,7 +384,7 @@ impl<G: Region> Bump<G> {
     pub fn stats(&self) -> Stats {
         Stats {
             capacity: self.end,
-            limit: self.region.limit().saturating_sub(RESERVED) & !(MIN_ALIGN - 1),
+            limit: core_end(self.region.limit()),
             used: self.top,
             high_water: self.high_water.max(self.top),
             live: self.frames.total_live(),

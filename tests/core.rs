@@ -335,6 +335,7 @@ fn the_first_invocation_reclaims_init_when_nothing_there_is_live() {
     // A host that calls `alloc` before any export has run (ABI.md says it never does), and init
     // code that allocates and frees: none of it is live at the first invocation.
     let scratch = arena.alloc(layout(16, 8));
+    // SAFETY: the block just allocated with this layout, freed once.
     unsafe { arena.dealloc(scratch, layout(16, 8)) };
     while arena.guest_alloc(40) != 0 {}
     while arena.guest_alloc(8) != 0 {}
@@ -351,6 +352,7 @@ fn the_first_invocation_reclaims_init_when_nothing_there_is_live() {
     assert_eq!(arena.stats().used, 0);
     let p = arena.alloc(layout(16, 8));
     assert!(!p.is_null());
+    // SAFETY: the block just allocated with this layout, freed once.
     unsafe { arena.dealloc(p, layout(16, 8)) };
     // Later invocations start from the same mark.
     assert!(arena.reset().reclaimed());

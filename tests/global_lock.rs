@@ -34,6 +34,7 @@ fn the_first_request_reserves_the_region_and_failures_are_real_ones() {
 fn guest_alloc_from_the_first_call_and_bad_sizes() {
     let arena = GlobalArena::with_max_bytes(1 << 16);
     // Before the region is reserved nothing resolves, not even an empty slice at its start.
+    // SAFETY (both): nothing resolves, so no slice is made.
     assert!(unsafe { arena.handle_bytes(8, 0) }.is_none());
     assert_eq!(
         unsafe { arena.packed_bytes(abi::encode_ptr_len(8, 0)) },
@@ -213,6 +214,7 @@ fn the_same_host_value_can_be_read_twice_at_once() {
     arena.reset();
     let (ptr, len) = arena.host_arg(b"GET");
     let packed = abi::encode_ptr_len(ptr as u32, len as u32);
+    // SAFETY (both): bytes `host_arg` wrote; nothing writes to them while the slices live.
     let first = unsafe { arena.packed_bytes(packed) }.unwrap();
     let second = unsafe { arena.packed_str(packed) }.unwrap().unwrap();
     assert_eq!(second, "GET");

@@ -5,8 +5,11 @@
 //! request works.
 #![cfg(not(miri))]
 
+#[path = "support/model.rs"]
+mod model;
 mod support;
 
+use model::{Choices, Rng};
 use support::flares::{instance, probe};
 use support::host::{Flare, order_request};
 
@@ -210,13 +213,8 @@ fn exports_called_in_odd_orders_never_trap() {
 #[test]
 fn a_random_hostile_host_never_breaks_the_guest() {
     let mut flare = instance("probe", "arena-small");
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move |n: u64| {
-        rng ^= rng >> 12;
-        rng ^= rng << 25;
-        rng ^= rng >> 27;
-        rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    };
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut next = move |n: u64| rng.below(n);
     let mut held: Vec<(i32, Vec<u8>)> = Vec::new();
     let max_pages = flare.memory_pages() + (1 << 20) / 65536 + 1;
     for step in 0..3000 {

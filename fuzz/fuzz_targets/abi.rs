@@ -11,14 +11,6 @@ mod support {
 }
 
 use libfuzzer_sys::fuzz_target;
-#[allow(unused_imports)]
-use support::{fuzzing, model::Misuse};
-
-/// Built with debug assertions (`cargo fuzz run` without `-O`), misuse is a debug panic, which
-/// the fuzzer would report as a crash: leave it out there. Release builds exercise it.
-#[allow(dead_code)]
-fn misuse() -> Misuse {
-    if cfg!(debug_assertions) { Misuse::Skip } else { Misuse::ExpectRefusal }
-}
+use support::fuzzing;
 
 fuzz_target!(|data: &[u8]| fuzzing::abi(data));

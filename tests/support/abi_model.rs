@@ -5,18 +5,13 @@
 //! What was written through a handle reads back unchanged until the next reset.
 #![allow(dead_code)]
 
-use super::model::Choices;
+use super::model::{Choices, Global, base_of};
 use flare_arena::GlobalArena;
 use flare_arena::abi::{decode_ptr_len, encode_ptr_len};
 
-/// Where offset 0 of the arena is, once it has memory (native handle 8 names offset 0).
-fn base_of(arena: &GlobalArena) -> Option<usize> {
-    unsafe { arena.handle_bytes(8, 0) }.map(|bytes| bytes.as_ptr() as usize)
-}
-
 /// Where the `len` bytes behind `handle` must be, if a reader may hand them out.
 fn expected_addr(arena: &GlobalArena, handle: u32, len: usize) -> Option<usize> {
-    let base = base_of(arena)?;
+    let base = base_of(&mut Global(arena))?;
     let offset = (handle as usize).checked_sub(8)?;
     (offset.checked_add(len)? <= arena.stats().used).then_some(base + offset)
 }
@@ -29,12 +24,15 @@ fn check_packed(arena: &GlobalArena, packed: i64, known: &[(i32, Vec<u8>)]) {
             expected_addr(arena, handle, len as usize)
         }
     };
+    // SAFETY: every byte of the used part was written (the region is
+    // reserved zeroed and the model writes only `u8`s), and nothing writes while it is held.
     let bytes = unsafe { arena.packed_bytes(packed) };
     assert_eq!(
         bytes.map(|b| b.as_ptr() as usize),
         expected,
         "packed_bytes({packed:#x})"
     );
+    // SAFETY: as for `packed_bytes` just above.
     let text = unsafe { arena.packed_str(packed) };
     match (bytes, text) {
         (None, None) => {}
@@ -72,6 +70,7 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
                 if handle != 0 {
                     assert!(len > 0 && handle % 8 == 0, "alloc({len}) = {handle}");
                     let content: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+                    // SAFETY: a fresh host buffer that nothing else references.
                     let target = unsafe { arena.handle_bytes(handle, content.len()) }
                         .expect("a fresh host buffer resolves");
                     assert_eq!(
@@ -96,6 +95,7 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
                 } else {
                     assert_eq!(len as usize, data.len());
                     let packed = encode_ptr_len(ptr as u32, len as u32);
+                    // SAFETY: bytes `host_arg` just wrote; read while nothing writes.
                     assert_eq!(unsafe { arena.packed_bytes(packed) }, Some(&data[..]));
                     known.push((ptr, data));
                 }
@@ -128,6 +128,7 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
                     1 => usize::MAX - rng.below(16) as usize,
                     _ => rng.below(256) as usize,
                 };
+                // SAFETY: only the address is kept; no reference outlives this line.
                 let got = unsafe { arena.handle_bytes(handle, len) }.map(|b| b.as_ptr() as usize);
                 assert_eq!(
                     got,
@@ -148,6 +149,8 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
             }
         }
         for (handle, content) in &known {
+            // SAFETY: bytes this model wrote; the slice is dropped before any other
+            // access.
             let bytes = unsafe { arena.handle_bytes(*handle, content.len()) };
             assert_eq!(
                 bytes.as_deref(),

@@ -114,15 +114,7 @@ pub struct FloodReport {
 /// Calls `alloc` thousands of times from inside one import, writing every buffer it gets and
 /// trying the contract's edge sizes in between, then checks every buffer is still intact.
 fn flood(caller: &mut Caller<'_, HostState>, size: i32) -> Result<FloodReport> {
-    let alloc = caller
-        .data()
-        .alloc
-        .clone()
-        .ok_or_else(|| format_err!("no alloc export"))?;
-    let memory = caller
-        .data()
-        .memory
-        .ok_or_else(|| format_err!("no memory export"))?;
+    let (alloc, memory) = guest_alloc_and_memory(caller)?;
     let mut report = FloodReport::default();
     let mut buffers: Vec<(usize, u8)> = Vec::new();
     let len = size as usize;
@@ -196,11 +188,25 @@ fn count(caller: &mut Caller<'_, HostState>, name: &'static str) {
     *caller.data_mut().calls.imports.entry(name).or_default() += 1;
 }
 
-fn guest_bytes(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Vec<u8>> {
-    let memory = caller
+fn guest_memory(caller: &Caller<'_, HostState>) -> Result<Memory> {
+    caller
         .data()
         .memory
-        .ok_or_else(|| format_err!("no memory export"))?;
+        .ok_or_else(|| format_err!("no memory export"))
+}
+
+/// The guest's `alloc` export and its memory, to hand it data from inside an import.
+fn guest_alloc_and_memory(caller: &Caller<'_, HostState>) -> Result<(TypedFunc<i32, i32>, Memory)> {
+    let alloc = caller
+        .data()
+        .alloc
+        .clone()
+        .ok_or_else(|| format_err!("no alloc export"))?;
+    Ok((alloc, guest_memory(caller)?))
+}
+
+fn guest_bytes(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Vec<u8>> {
+    let memory = guest_memory(caller)?;
     let (start, len) = (ptr as u32 as usize, len as u32 as usize);
     let data = memory.data(&caller);
     let bytes = start.checked_add(len).and_then(|end| data.get(start..end));
@@ -216,8 +222,7 @@ fn guest_text(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> Result<
 /// Hands `data` to the guest the way the host contract says: `alloc` (re-entrantly), write, pack.
 fn give(caller: &mut Caller<'_, HostState>, data: &[u8]) -> Result<i64> {
     let state = caller.data_mut();
-    if let Some((import, size)) = state.flood.filter(|&(import, _)| import == state.serving) {
-        let _ = import;
+    if let Some((_, size)) = state.flood.filter(|&(import, _)| import == state.serving) {
         state.flood = None;
         let report = flood(caller, size)?;
         caller.data_mut().flood_report = Some(report);
@@ -225,15 +230,7 @@ fn give(caller: &mut Caller<'_, HostState>, data: &[u8]) -> Result<i64> {
     if data.is_empty() {
         return Ok(0);
     }
-    let alloc = caller
-        .data()
-        .alloc
-        .clone()
-        .ok_or_else(|| format_err!("no alloc export"))?;
-    let memory = caller
-        .data()
-        .memory
-        .ok_or_else(|| format_err!("no memory export"))?;
+    let (alloc, memory) = guest_alloc_and_memory(caller)?;
     caller.data_mut().calls.alloc += 1;
     let ptr = alloc.call(&mut *caller, data.len() as i32)?;
     if ptr == 0 {

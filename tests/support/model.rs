@@ -59,6 +59,16 @@ pub enum Misuse {
 }
 
 impl Misuse {
+    /// For a fuzz target: with debug assertions (`cargo fuzz run` without `-O`) misuse is a debug
+    /// panic, which the fuzzer would report as a crash, so leave it out; release builds refuse it.
+    pub fn under_a_fuzzer() -> Self {
+        if cfg!(debug_assertions) {
+            Misuse::Skip
+        } else {
+            Misuse::ExpectRefusal
+        }
+    }
+
     /// What this build does with misuse: debug builds panic, release builds refuse quietly.
     pub fn of_this_build() -> Self {
         if cfg!(debug_assertions) {
@@ -95,15 +105,19 @@ impl Subject for Arena<'_> {
         Arena::alloc(self, layout)
     }
     unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from `Subject::dealloc`'s contract.
         unsafe { Arena::dealloc(self, ptr, layout) }
     }
     unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded from `Subject::realloc`'s contract.
         unsafe { Arena::realloc(self, ptr, layout, new_size) }
     }
     fn guest_alloc(&mut self, size: i32) -> i32 {
         Arena::guest_alloc(self, size)
     }
     fn resolve(&mut self, handle: i32, len: usize) -> Option<*mut u8> {
+        // SAFETY: only the address is kept; the model reads and writes through it
+        // alone, and host buffers are disjoint from blocks (which `check` asserts).
         unsafe { self.handle_bytes(handle, len) }.map(|bytes| bytes.as_mut_ptr())
     }
     fn checkpoint(&mut self) -> Checkpoint {
@@ -131,29 +145,32 @@ impl Subject for Arena<'_> {
 #[derive(Clone, Copy)]
 pub struct Global<'a>(pub &'a GlobalArena);
 
+/// `GlobalAlloc` may not be asked for zero bytes (a `Vec` never does): the model's zero-sized
+/// blocks go through it as one byte, which takes the same 8.
+fn nonzero(layout: Layout) -> Layout {
+    Layout::from_size_align(layout.size().max(1), layout.align()).unwrap()
+}
+
 impl Subject for Global<'_> {
     fn alloc(&mut self, layout: Layout) -> *mut u8 {
-        if layout.size() == 0 {
-            // `GlobalAlloc::alloc` may not be called with a zero size; a `Vec` never does.
-            return unsafe {
-                self.0
-                    .alloc(Layout::from_size_align_unchecked(1, layout.align()))
-            };
-        }
-        unsafe { self.0.alloc(layout) }
+        // SAFETY: `nonzero` makes the size non-zero, as `GlobalAlloc::alloc` requires.
+        unsafe { self.0.alloc(nonzero(layout)) }
     }
     unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
-        let layout = Layout::from_size_align(layout.size().max(1), layout.align()).unwrap();
-        unsafe { self.0.dealloc(ptr, layout) }
+        // SAFETY: forwarded from `Subject::dealloc`; the block was allocated with
+        // the same `nonzero` layout.
+        unsafe { self.0.dealloc(ptr, nonzero(layout)) }
     }
     unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let layout = Layout::from_size_align(layout.size().max(1), layout.align()).unwrap();
-        unsafe { self.0.realloc(ptr, layout, new_size) }
+        // SAFETY: forwarded from `Subject::realloc` (non-zero `new_size`, valid
+        // for the alignment); the block was allocated with the same `nonzero` layout.
+        unsafe { self.0.realloc(ptr, nonzero(layout), new_size) }
     }
     fn guest_alloc(&mut self, size: i32) -> i32 {
         self.0.guest_alloc(size)
     }
     fn resolve(&mut self, handle: i32, len: usize) -> Option<*mut u8> {
+        // SAFETY: as for `Arena`: only the address is kept.
         unsafe { self.0.handle_bytes(handle, len) }.map(|bytes| bytes.as_mut_ptr())
     }
     fn checkpoint(&mut self) -> Checkpoint {
@@ -296,6 +313,8 @@ impl Model {
                 region.start <= addr && addr + b.layout.size() <= region.end,
                 "{step}: outside {region:x?}: {b:?}"
             );
+            // SAFETY: a live block of this size, filled when it was placed, and
+            // nothing writes to it while the slice is held.
             let bytes = unsafe { core::slice::from_raw_parts(b.ptr, b.layout.size()) };
             assert!(
                 bytes.iter().all(|&x| x == b.fill),
@@ -309,6 +328,8 @@ impl Model {
                 .unwrap_or_else(|| panic!("{step}: host buffer {h:?} does not resolve"));
             let addr = ptr as usize;
             assert_eq!(addr % 8, 0);
+            // SAFETY: the arena resolved `h.len >= h.checked` bytes there, and the
+            // first `h.checked` were filled when the buffer was handed out.
             let bytes = unsafe { core::slice::from_raw_parts(ptr, h.checked) };
             assert!(
                 bytes.iter().all(|&x| x == h.fill),
@@ -345,17 +366,22 @@ fn rounded(size: usize) -> Option<usize> {
     Some((size.checked_add(7)? & !7).max(8))
 }
 
-/// The arena's usable range, once it has one: `[offset 0, capacity)`. Native host handles are
-/// offsets plus 8, so handle 8 is offset 0.
+/// Where offset 0 of the arena is, once it has memory: native host handles are offsets plus 8,
+/// so handle 8 names offset 0.
+pub fn base_of(arena: &mut impl Subject) -> Option<usize> {
+    arena.resolve(8, 0).map(|ptr| ptr as usize)
+}
+
+/// The arena's usable range, once it has one: `[offset 0, capacity)`.
 fn region_of(arena: &mut impl Subject) -> Option<core::ops::Range<usize>> {
-    let base = arena.resolve(8, 0)? as usize;
+    let base = base_of(arena)?;
     Some(base..base + arena.stats().capacity)
 }
 
 /// Whether a block of `layout` fits, as the model sees it; `None` before the region has a base.
 fn fits(arena: &mut impl Subject, layout: Layout) -> Option<bool> {
     let stats = arena.stats();
-    let base = arena.resolve(8, 0)? as usize;
+    let base = base_of(arena)?;
     let top = base + stats.used;
     let padding = top.wrapping_neg() & (layout.align().max(8) - 1);
     let end = rounded(layout.size()).and_then(|r| (stats.used + padding).checked_add(r));
@@ -391,6 +417,8 @@ fn random_layout(rng: &mut impl Choices) -> Layout {
 }
 
 fn fill(ptr: *mut u8, len: usize, value: u8) {
+    // SAFETY: callers pass a block or host buffer just handed out with at
+    // least `len` bytes, which nothing else uses.
     unsafe { ptr.write_bytes(value, len) };
 }
 
@@ -497,6 +525,8 @@ fn step<S: Subject>(
             // Mostly the newest block (the LIFO path), sometimes any.
             let i = pick_block(model, rng);
             let b = model.blocks.swap_remove(i);
+            // SAFETY: `b` is a live block of this arena with this layout, removed from
+            // the model so it is freed once.
             unsafe { arena.dealloc(b.ptr, b.layout) };
             "dealloc"
         }
@@ -664,12 +694,16 @@ fn realloc(
     let Ok(layout) = Layout::from_size_align(new_size, b.layout.align()) else {
         return false; // not a size `realloc` may be asked for
     };
+    // SAFETY: `b` is a live block with this layout; `new_size` is non-zero
+    // and a valid `Layout` size for its alignment (checked above).
     let new = unsafe { arena.realloc(b.ptr, b.layout, new_size) };
     if new.is_null() {
         model.expected.failed += 1;
         return false; // the old block must be intact: `check` verifies it
     }
     let kept = b.layout.size().min(new_size);
+    // SAFETY: the new block holds at least `new_size >= kept` bytes, the
+    // first `kept` copied from the old block's filled bytes.
     let bytes = unsafe { core::slice::from_raw_parts(new, kept) };
     assert!(
         bytes.iter().all(|&x| x == b.fill),
