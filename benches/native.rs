@@ -84,7 +84,7 @@ impl<A: GlobalAlloc> Subject for Global<A> {
 }
 
 fn flare_reset() {
-    FLARE.reset();
+    let _ = FLARE.reset();
 }
 
 /// `GlobalBlinkAlloc` starts in "direct mode" (every call forwarded to `System`); the benches
@@ -129,7 +129,7 @@ impl Subject for FlareArena {
         for (ptr, layout) in blocks.drain(..) {
             unsafe { self.0.dealloc(ptr, layout) }
         }
-        self.0.reset();
+        let _ = self.0.reset();
     }
     fn frees_before_reset(&self) -> bool {
         true
@@ -159,7 +159,7 @@ impl Subject for Bumpalo {
     }
     fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
         blocks.clear();
-        self.0.reset();
+        let _ = self.0.reset();
     }
 }
 
@@ -186,7 +186,7 @@ impl Subject for BumpScope {
     }
     fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
         blocks.clear();
-        self.0.reset();
+        let _ = self.0.reset();
     }
 }
 
@@ -443,7 +443,7 @@ fn two_threads(c: &mut Criterion) {
             (0..iters)
                 .map(|_| {
                     hammer(&FLARE, || {
-                        FLARE.reset();
+                        let _ = FLARE.reset();
                     })
                 })
                 .sum()

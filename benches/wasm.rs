@@ -6,27 +6,21 @@
 //!     python3 benches/report.py              # the README tables, from criterion's estimates
 //!
 //! Guest exports run N operations per call, so the wasmtime call is amortised; `call_overhead`
-//! measures the call (with its reset) alone. Before the timings, the bench prints the footprint
-//! table (code size of a minimal flare per allocator, linear memory after 10,000 invocations of
-//! the realistic flare) and saves it to target/criterion/flare-footprint.json.
-
-#[path = "../tests/support/mod.rs"]
-mod support;
+//! measures the call (with its reset) alone. `churn` is talc's own wasm benchmark workload
+//! (`wasm-perf/src/lib.rs` in SFBdragon/talc), ported to `bench_churn` in tests/guests/bench:
+//! 100,000 random allocations, frees and (in one mode) reallocs per call, the same seeds for every
+//! allocator.
+//!
+//! Before the timings, the bench prints the footprint table (code size of a minimal flare per
+//! allocator; linear memory after 10,000 invocations of the realistic flare, after 20,000
+//! requests of each stateful flare, and after the churn workload) and saves it to
+//! target/criterion/flare-footprint.json.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use flare_arena_testkit::guests::{self, ALLOCATORS};
+use flare_arena_testkit::host::{self, Flare, PAGE};
 use std::time::{Duration, Instant};
-use support::guests;
-use support::host::{self, Flare, PAGE};
 use wasmtime::{Engine, Module};
-
-/// (cargo feature of the guests, name in the report)
-const ALLOCATORS: [(&str, &str); 5] = [
-    ("arena", "flare-arena"),
-    ("dlmalloc", "dlmalloc (Rust default)"),
-    ("talc", "talc"),
-    ("lol-free", "lol_alloc FreeList"),
-    ("lol-leak", "lol_alloc Leaking"),
-];
 
 /// Above this much linear memory an instance is replaced (outside the clock): the leaking
 /// allocator would otherwise run out of address space over a long run.
@@ -115,6 +109,37 @@ fn workloads(c: &mut Criterion, engine: &Engine) {
     group.finish();
 }
 
+/// talc's workload: one call is 100,000 actions (see `bench_churn`); seeds cycle over 8.
+fn churn(c: &mut Criterion, engine: &Engine) {
+    for (mode, name) in [(0, "wasm_churn"), (1, "wasm_churn_realloc")] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(CHURN_ACTIONS));
+        group.sample_size(10);
+        for &(feature, allocator) in &ALLOCATORS[..4] {
+            let mut guest = Guest::new(engine, "bench", feature);
+            let func = guest.flare.export("bench_churn").expect("bench export");
+            let mut seed = 0;
+            group.bench_function(allocator, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        seed = (seed + 1) % 8;
+                        let start = Instant::now();
+                        let answer = guest.flare.call(&func, (seed << 2) | mode).expect("churn");
+                        total += start.elapsed();
+                        assert_eq!(answer, 0, "{allocator}: churn failed");
+                    }
+                    total
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+/// Actions per `bench_churn` call.
+const CHURN_ACTIONS: u64 = 100_000;
+
 fn flare_invocations(c: &mut Criterion, engine: &Engine) {
     let requests: Vec<_> = (0..1000).map(|id| host::order_request(id, 8)).collect();
     let mut group: BenchmarkGroup<'_, WallTime> = c.benchmark_group("wasm_flare_invocation");
@@ -142,18 +167,53 @@ fn flare_invocations(c: &mut Criterion, engine: &Engine) {
     group.finish();
 }
 
+/// Linear memory of a fresh stateful flare (tests/guests/stateful) after `requests` requests in
+/// `state`.
+fn stateful_pages(engine: &Engine, feature: &str, state: &str, requests: u64) -> u64 {
+    let module = host::load(engine, &guests::build("stateful", feature, "release")).expect("guest");
+    let mut flare = Flare::new(engine, &module).expect("guest instantiates");
+    flare.kv_set("config", host::STATEFUL_CONFIG);
+    for id in 0..requests {
+        let (_, response) = flare
+            .handle(&host::stateful_request(state, id))
+            .expect("request");
+        assert_eq!(
+            response.status,
+            200,
+            "{feature} {state}: {}",
+            response.text()
+        );
+    }
+    flare.memory_pages()
+}
+
+/// Linear memory of a fresh bench guest after one churn call per seed in 0..8 (`mode` 1: with
+/// reallocs): its peak, since memory never shrinks.
+fn churn_pages(engine: &Engine, feature: &str, mode: i32) -> u64 {
+    let mut guest = Guest::new(engine, "bench", feature);
+    let func = guest.flare.export("bench_churn").expect("bench export");
+    for seed in 0..8 {
+        assert_eq!(
+            guest.flare.call(&func, (seed << 2) | mode).expect("churn"),
+            0
+        );
+    }
+    guest.flare.memory_pages()
+}
+
 /// Code size and memory, per allocator: printed and saved for benches/report.py.
 fn footprint(engine: &Engine) {
     const INVOCATIONS: u64 = 10_000;
+    const REQUESTS: u64 = 20_000;
     let requests: Vec<_> = (0..1000).map(|id| host::order_request(id, 8)).collect();
     let mut rows = Vec::new();
     println!(
-        "\nfootprint: minimal flare size (profile `small`: opt-level z, LTO, 1 CGU, stripped); realistic flare memory after {INVOCATIONS} invocations"
+        "\nfootprint: minimal flare size (profile `small`: opt-level z, LTO, 1 CGU, stripped); pages of linear memory after {INVOCATIONS} realistic invocations, {REQUESTS} stateful requests, 8 churn calls"
     );
     println!(
-        "| allocator | minimal flare .wasm bytes | realistic flare .wasm bytes | pages after {INVOCATIONS} invocations | KiB |"
+        "| allocator | minimal .wasm | realistic .wasm | realistic | stateless | counter | ttl | lru | churn | churn + realloc |"
     );
-    println!("|---|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &(feature, name) in &ALLOCATORS {
         let minimal = guests::size(&guests::build("minimal", feature, "small"));
         let flare_wasm = guests::build("flare", feature, "release");
@@ -166,16 +226,40 @@ fn footprint(engine: &Engine) {
                 .expect("invocation");
         }
         let pages = flare.memory_pages();
+        let stateful: Vec<u64> = ["none", "counter", "ttl", "lru"]
+            .iter()
+            .map(|state| stateful_pages(engine, feature, state, REQUESTS))
+            .collect();
+        // The leaking allocator never frees: churn would take gigabytes.
+        let churn: Vec<String> = [0, 1]
+            .iter()
+            .map(|&mode| match feature {
+                "lol-leak" => "–".to_string(),
+                _ => churn_pages(engine, feature, mode).to_string(),
+            })
+            .collect();
         println!(
-            "| {name} | {minimal} | {} | {pages} | {} |",
+            "| {name} | {minimal} | {} | {pages} | {} | {} | {} | {} | {} | {} |",
             guests::size(&flare_wasm),
-            pages * PAGE / 1024
+            stateful[0],
+            stateful[1],
+            stateful[2],
+            stateful[3],
+            churn[0],
+            churn[1],
         );
         rows.push(format!(
-            r#"{{"allocator":"{name}","minimal_wasm_bytes":{minimal},"flare_wasm_bytes":{},"pages_after_{INVOCATIONS}":{pages}}}"#,
-            guests::size(&flare_wasm)
+            r#"{{"allocator":"{name}","minimal_wasm_bytes":{minimal},"flare_wasm_bytes":{},"pages_after_{INVOCATIONS}":{pages},"stateless_pages":{},"counter_pages":{},"ttl_pages":{},"lru_pages":{},"churn_pages":"{}","churn_realloc_pages":"{}"}}"#,
+            guests::size(&flare_wasm),
+            stateful[0],
+            stateful[1],
+            stateful[2],
+            stateful[3],
+            churn[0],
+            churn[1],
         ));
     }
+    let _ = PAGE;
     let dir = guests::repo().join("target").join("criterion");
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(
@@ -186,13 +270,16 @@ fn footprint(engine: &Engine) {
 
 fn main() {
     let engine = host::engine();
-    footprint(&engine);
+    if std::env::var_os("FLARE_SKIP_FOOTPRINT").is_none() {
+        footprint(&engine);
+    }
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30)
         .configure_from_args();
     workloads(&mut criterion, &engine);
+    churn(&mut criterion, &engine);
     flare_invocations(&mut criterion, &engine);
     criterion.final_summary();
 }

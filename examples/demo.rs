@@ -1,31 +1,32 @@
-//! The main job: builds the sample flare (tests/guests/flare) for wasm32 on flare-arena and on the
-//! default allocator, drives each through a real wasm runtime (wasmtime) for N invocations on one
-//! reused instance, and prints what the arena did next to the default allocator.
+//! The main job: builds sample flares for wasm32 on flare-arena and on the default allocator,
+//! drives each through a real wasm runtime (wasmtime) on one reused instance, and prints what the
+//! arena did next to the default allocator: the realistic flare (tests/guests/flare), and a flare
+//! that keeps the last 64 request URLs in a `static` (tests/guests/stateful, `lru`).
 //!
 //!     cargo run --release --example demo -- --help
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
+use flare_arena_testkit::guests::{self, ALLOCATORS};
+use flare_arena_testkit::host::{self, Flare, PAGE, Request};
 use std::time::Instant;
-use support::guests;
-use support::host::{self, Flare, PAGE};
 
 const HELP: &str = "\
-flare-arena demo: one sample flare, built for wasm32 on different allocators, run in wasmtime.
+flare-arena demo: sample flares, built for wasm32 on different allocators, run in wasmtime.
 
 USAGE: cargo run --release --example demo -- [OPTIONS]
 
 OPTIONS:
-  -n, --invocations N    invocations per allocator (default 100000)
-      --items K          order lines per request body (default 8)
+  -n, --invocations N    invocations per flare and allocator (default 100000)
+      --items K          order lines per request body of the realistic flare (default 8)
       --allocators LIST  comma-separated, from: arena, dlmalloc, talc, lol-free, lol-leak
                          (default arena,dlmalloc; dlmalloc is Rust's default wasm allocator)
   -h, --help             this text
 
-Each allocator gets one instance, reused for every invocation, as an edge host does. The table
-shows the median time of one handle_request call, linear memory before and after, and the
-arena's own counters (high water, live blocks, resets that had to keep memory).";
+Two flares: the realistic one (headers, a JSON order, KV and JWT host calls, a JSON answer) and
+one that keeps the last 64 request URLs in a static VecDeque (state that outlives every
+request). Each allocator gets one instance per flare, reused for every invocation, as an edge
+host does. The tables show the median time of one call, linear memory at the start, after 1,000
+invocations and at the end, and the arena's own counters: its peak, the blocks still live and
+the lines (256 B) they hold.";
 
 struct Options {
     invocations: u64,
@@ -57,7 +58,7 @@ fn parse() -> Result<Options, String> {
             other => return Err(format!("unknown option {other} (try --help)")),
         }
     }
-    let known = ["arena", "dlmalloc", "talc", "lol-free", "lol-leak"];
+    let known: Vec<&str> = ALLOCATORS.iter().map(|(feature, _)| *feature).collect();
     if let Some(bad) = options
         .allocators
         .iter()
@@ -74,6 +75,29 @@ fn parse() -> Result<Options, String> {
     Ok(options)
 }
 
+/// One of the flares the demo runs: its guest package, its requests, how to set its host up.
+struct Sample {
+    title: &'static str,
+    package: &'static str,
+    request: fn(u64, usize) -> Request,
+    seed_kv: &'static [(&'static str, &'static [u8])],
+}
+
+const SAMPLES: [Sample; 2] = [
+    Sample {
+        title: "realistic flare (tests/guests/flare)",
+        package: "flare",
+        request: |id, items| host::order_request(id % 1000, items),
+        seed_kv: &[("tier:cust-0", b"gold")],
+    },
+    Sample {
+        title: "stateful flare: the last 64 URLs in a static VecDeque (tests/guests/stateful, lru)",
+        package: "stateful",
+        request: |id, _| host::stateful_request("lru", id),
+        seed_kv: &[],
+    },
+];
+
 struct Row {
     allocator: String,
     wasm_bytes: u64,
@@ -85,24 +109,31 @@ struct Row {
     imports: u64,
 }
 
-fn run(allocator: &str, options: &Options, engine: &wasmtime::Engine) -> Result<Row, String> {
-    eprintln!("[{allocator}] building the flare for wasm32 ...");
-    let wasm = guests::try_build("flare", allocator, "release")?;
+fn run(
+    sample: &Sample,
+    allocator: &str,
+    options: &Options,
+    engine: &wasmtime::Engine,
+) -> Result<Row, String> {
+    eprintln!(
+        "[{} on {allocator}] building for wasm32 ...",
+        sample.package
+    );
+    let wasm = guests::try_build(sample.package, allocator, "release")?;
     let module = host::load(engine, &wasm).map_err(|e| e.to_string())?;
     let mut flare = Flare::new(engine, &module).map_err(|e| e.to_string())?;
-    flare.kv_set("tier:cust-0", b"gold");
+    for (key, value) in sample.seed_kv {
+        flare.kv_set(key, value);
+    }
     let start_pages = flare.memory_pages();
-    let mut after_100 = start_pages;
-    let requests: Vec<_> = (0..1000)
-        .map(|id| host::order_request(id, options.items))
-        .collect();
+    let mut after_1000 = start_pages;
     let mut times = Vec::with_capacity(options.invocations as usize);
-    let step = (options.invocations / 10).max(1);
+    let step = (options.invocations / 5).max(1);
     for id in 0..options.invocations {
-        let request = &requests[(id % 1000) as usize];
+        let request = (sample.request)(id, options.items);
         let started = Instant::now();
         let (_, response) = flare
-            .handle(request)
+            .handle(&request)
             .map_err(|e| format!("invocation {id}: {e:?}"))?;
         times.push(started.elapsed().as_nanos() as u64);
         if response.status != 200 {
@@ -112,29 +143,82 @@ fn run(allocator: &str, options: &Options, engine: &wasmtime::Engine) -> Result<
                 response.text()
             ));
         }
-        if id == 99 {
-            after_100 = flare.memory_pages();
+        if id + 1 == 1000 {
+            after_1000 = flare.memory_pages();
         }
         if (id + 1) % step == 0 {
             eprintln!(
-                "[{allocator}] {:>3}% ({} invocations)",
-                (id + 1) * 100 / options.invocations,
-                id + 1
+                "[{} on {allocator}] {:>3}%",
+                sample.package,
+                (id + 1) * 100 / options.invocations
             );
         }
     }
     times.sort_unstable();
     let quantile = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
     Ok(Row {
-        allocator: allocator.into(),
+        allocator: guests::allocator_name(allocator).into(),
         wasm_bytes: guests::size(&wasm),
         median_ns: quantile(0.5),
         p99_ns: quantile(0.99),
-        pages: (start_pages, after_100, flare.memory_pages()),
+        pages: (start_pages, after_1000, flare.memory_pages()),
         arena: flare.arena_stats(),
         host_allocs: flare.calls().alloc,
         imports: flare.calls().total_imports(),
     })
+}
+
+fn print_table(sample: &Sample, rows: &[Row], options: &Options) {
+    println!(
+        "\n{}: {} invocations on one wasmtime instance each\n",
+        sample.title, options.invocations
+    );
+    println!(
+        "| allocator | .wasm bytes | median ns | p99 ns | pages at start | after 1,000 | at end | arena peak | live blocks | live lines |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let (peak, live, lines) = match r.arena {
+            Some(s) => (
+                format!("{} B", s.peak),
+                s.live_blocks.to_string(),
+                s.live_lines.to_string(),
+            ),
+            None => ("n/a".into(), "n/a".into(), "n/a".into()),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {peak} | {live} | {lines} |",
+            r.allocator, r.wasm_bytes, r.median_ns, r.p99_ns, r.pages.0, r.pages.1, r.pages.2
+        );
+    }
+    for r in rows {
+        println!(
+            "{}: the host called `alloc` {} times from inside {} import calls ({:.1} per invocation); {} KiB of linear memory at the end",
+            r.allocator,
+            r.host_allocs,
+            r.imports,
+            r.imports as f64 / options.invocations as f64,
+            r.pages.2 * PAGE / 1024
+        );
+    }
+    if let (Some(arena), Some(other)) = (
+        rows.iter().find(|r| r.arena.is_some()),
+        rows.iter().find(|r| r.arena.is_none()),
+    ) {
+        let grew = |r: &Row| match r.pages.2 - r.pages.1 {
+            0 => "flat after 1,000".to_string(),
+            n => format!("+{n} pages after 1,000"),
+        };
+        println!(
+            "flare-arena vs {}: {:.2}x the median time per invocation; {} pages at the end ({}) vs {} ({}).",
+            other.allocator,
+            arena.median_ns as f64 / other.median_ns.max(1) as f64,
+            arena.pages.2,
+            grew(arena),
+            other.pages.2,
+            grew(other),
+        );
+    }
 }
 
 fn main() {
@@ -146,71 +230,24 @@ fn main() {
         }
     };
     let engine = host::engine();
-    let mut rows = Vec::new();
-    for allocator in &options.allocators {
-        match run(allocator, &options, &engine) {
-            Ok(row) => rows.push(row),
-            Err(error) => {
-                eprintln!("demo: {error}");
-                std::process::exit(1);
+    let mut tables = Vec::new();
+    for sample in &SAMPLES {
+        let mut rows = Vec::new();
+        for allocator in &options.allocators {
+            match run(sample, allocator, &options, &engine) {
+                Ok(row) => rows.push(row),
+                Err(error) => {
+                    eprintln!("demo: {error}");
+                    std::process::exit(1);
+                }
             }
         }
+        tables.push(rows);
     }
-    println!();
+    for (sample, rows) in SAMPLES.iter().zip(&tables) {
+        print_table(sample, rows, &options);
+    }
     println!(
-        "sample flare: {} invocations on one wasmtime instance each, {} order lines per JSON body",
-        options.invocations, options.items
+        "\n(Timings from one run on this machine; the criterion benches give the careful numbers.)"
     );
-    println!();
-    println!(
-        "| allocator | .wasm bytes | median ns/inv | p99 ns/inv | pages start | after 100 | end | memory at end | arena high water | live | resets | resets kept |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
-        let (hw, live, resets, kept) = match r.arena {
-            Some(s) => (
-                format!("{} B", s.high_water),
-                s.live.to_string(),
-                s.resets.to_string(),
-                s.kept.to_string(),
-            ),
-            None => ("n/a".into(), "n/a".into(), "n/a".into(), "n/a".into()),
-        };
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} KiB | {hw} | {live} | {resets} | {kept} |",
-            r.allocator,
-            r.wasm_bytes,
-            r.median_ns,
-            r.p99_ns,
-            r.pages.0,
-            r.pages.1,
-            r.pages.2,
-            r.pages.2 * PAGE / 1024
-        );
-    }
-    println!();
-    for r in &rows {
-        println!(
-            "{}: the host called `alloc` {} times from inside {} import calls ({:.1} per invocation)",
-            r.allocator,
-            r.host_allocs,
-            r.imports,
-            r.imports as f64 / options.invocations as f64
-        );
-    }
-    if let (Some(arena), Some(other)) = (
-        rows.iter().find(|r| r.arena.is_some()),
-        rows.iter().find(|r| r.arena.is_none()),
-    ) {
-        println!(
-            "\nflare-arena vs {}: {:.2}x the median time per invocation, {} vs {} pages of linear memory at the end.",
-            other.allocator,
-            arena.median_ns as f64 / other.median_ns.max(1) as f64,
-            arena.pages.2,
-            other.pages.2
-        );
-        println!(
-            "(Timings from one run on this machine; the criterion benches give the careful numbers.)"
-        );
-    }
 }

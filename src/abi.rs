@@ -1,16 +1,16 @@
-//! The host memory ABI (`../shared/ABI.md`): packed `(ptr, len)` results, `alloc` handles, and how a
-//! native mock host finds the bytes behind them.
+//! The host memory ABI: packed `(ptr, len)` results, `alloc` handles, and how a native mock host
+//! finds the bytes behind them. The contract itself is `docs/ABI.md`.
 //!
-//! Owns the translation between arena offsets and the `i32` handles the host sees: on wasm32 a
-//! handle is the absolute linear-memory address; on native targets, where a pointer does not fit
-//! an `i32`, it is the offset from the region base (the region's first word is reserved, so no
-//! handle is 0; core offsets start after it).
+//! Owns the translation between core offsets and the `i32` handles the host sees: on wasm32 a
+//! handle is the absolute linear-memory address (never 0: address 0 is never in a region); on native
+//! targets, where a pointer does not fit an `i32`, it is the offset plus 8, so that no handle is 0.
 //!
-//! Must never: panic, call a host import, or count a host buffer as live (host buffers are
-//! transient by contract: valid until the next reset).
+//! Must never: panic, call a host import, or count a host buffer as live (host buffers are transient
+//! by contract: valid until the next invocation).
+#![forbid(unsafe_code)]
 
-use crate::bump::{Bump, RESERVED};
-use crate::region::Region;
+use crate::bump::Bump;
+use crate::region::{MIN_ALIGN, Region};
 
 /// Packs `(ptr, len)` the way the host returns data: `ptr` in the high 32 bits, `len` in the low.
 ///
@@ -30,12 +30,15 @@ pub const fn decode_ptr_len(packed: i64) -> (u32, u32) {
     ((packed >> 32) as u32, packed as u32)
 }
 
-/// The handle of the block at core offset `offset`, whose offset 0 is at `base_addr`.
+/// Native handles are offsets shifted by this, so that offset 0 is not handle 0 ("none").
+const NATIVE_HANDLE_BIAS: usize = MIN_ALIGN;
+
+/// The handle of the bytes at core offset `offset`, whose offset 0 is at `base_addr`.
 fn handle_of(base_addr: usize, offset: usize) -> u32 {
     if cfg!(target_arch = "wasm32") {
         base_addr.wrapping_add(offset) as u32
     } else {
-        (offset + RESERVED) as u32
+        (offset + NATIVE_HANDLE_BIAS) as u32
     }
 }
 
@@ -44,7 +47,7 @@ fn offset_of(base_addr: usize, handle: u32) -> Option<usize> {
     if cfg!(target_arch = "wasm32") {
         (handle as usize).checked_sub(base_addr)
     } else {
-        (handle as usize).checked_sub(RESERVED)
+        (handle as usize).checked_sub(NATIVE_HANDLE_BIAS)
     }
 }
 
@@ -54,24 +57,24 @@ fn handle_limit() -> usize {
         usize::MAX
     } else {
         // Native handles are offsets returned as an `i32`: keep them non-negative.
-        i32::MAX as usize - RESERVED
+        i32::MAX as usize - NATIVE_HANDLE_BIAS
     }
 }
 
-/// The host's `alloc(size)`: 0 for `size <= 0` or when the block cannot be had; otherwise a
-/// non-zero, 8-aligned handle to `size` bytes valid until the next reset.
+/// The guest's `alloc(size)`: 0 for `size <= 0` or when the buffer cannot be had; otherwise a
+/// non-zero, 8-aligned handle to `size` bytes valid until the next invocation.
 pub(crate) fn guest_alloc<G: Region>(bump: &mut Bump<G>, size: i32) -> i32 {
     if size <= 0 {
         bump.refuse_bad_request();
         return 0;
     }
-    match bump.alloc_transient(size as usize, handle_limit()) {
+    match bump.alloc_host(size as usize, handle_limit()) {
         Some(offset) => handle_of(bump.base_addr(), offset) as i32,
         None => 0,
     }
 }
 
-/// The bytes `handle .. handle + len` if they lie in the used part of the arena.
+/// The bytes `handle .. handle + len` if they lie in the part of the arena handed out so far.
 pub(crate) fn resolve<G: Region>(bump: &Bump<G>, handle: u32, len: usize) -> Option<*mut u8> {
     bump.used_bytes(offset_of(bump.base_addr(), handle)?, len)
 }

@@ -1,30 +1,44 @@
-//! The bump core: one region, one bump pointer, and the scope frames that make resets checked.
+//! The bump core: a cursor bumping through holes of free lines, and resets that only rewind it.
 //!
-//! Owns every decision about where a block goes and when bytes come back: the fast path
-//! (`alloc`), LIFO frees, in-place `realloc` of the last block, uncounted host buffers, checkpoints
-//! and checked resets, and the counters behind [`Stats`].
+//! Owns every decision about where a block goes: the fast path (bump within the current hole and
+//! count the block on its lines), LIFO give-back and in-place `realloc`, finding the next hole when
+//! the current one runs out (next-fit over free lines, wrapping once, before the region grows),
+//! host buffers (uncounted, and never reused before the next invocation), checkpoints and resets,
+//! and the counters behind [`Stats`].
+//!
+//! Why every reset is safe: a line is handed out again only when its count is zero (no counted
+//! block overlaps it) and it lies at or past `host_end` (no host buffer of this invocation is in
+//! it). A reset just moves the cursor back; live blocks stay where they are and the search skips
+//! their lines. So a reset is O(1) whatever was allocated and whatever is still live.
 //!
 //! Must never: lock, claim `Sync`, allocate, panic (the global wrapper calls it with its lock held;
-//! all arithmetic is checked or provably in range), or reclaim a range that still has a live block.
+//! arithmetic on sizes is checked), or hand out a byte of a live block or an unexpired host buffer.
 //!
-//! Memory is addressed as *offsets* from `base`, which is the region's base plus one reserved word
-//! (so that no native handle is 0); pointers are made with `wrapping_add` on the base the region
-//! returned, so they keep its provenance (Miri checks this). A fresh core is all zeroes, so a
-//! `static` arena costs no initialised data in a flare's `.wasm`.
+//! Memory is addressed as *offsets* from `base`, the region's base; pointers are made with
+//! `wrapping_add` on that base so they keep its provenance (Miri checks this). A fresh core is all
+//! zeroes, so a `static` arena costs no initialised data in a flare's `.wasm`.
 
 use core::alloc::Layout;
 use core::ptr;
 
+use crate::lines::{LineTable, line_at_or_after, line_of, line_start};
 use crate::region::{MIN_ALIGN, Region};
-use crate::scope::{Checkpoint, CheckpointError, Frames, Reset};
+use crate::scope::{Checkpoint, CheckpointError, Reset};
 use crate::stats::Stats;
 
-/// Bytes reserved at the start of every region. Native ABI handles are offsets from the region
-/// base and 0 means "none", so the first word is never handed out.
-pub(crate) const RESERVED: usize = MIN_ALIGN;
-
-/// Byte written over reclaimed memory in debug builds (and with the `poison` feature).
+/// Byte written over freed memory in debug builds (and with the `poison` feature).
 pub const POISON_BYTE: u8 = 0xDE;
+
+const POISON: bool = cfg!(any(debug_assertions, feature = "poison"));
+
+/// The offset the slow paths answer when a request cannot be placed (no offset is this large: the
+/// region is at most `isize::MAX` bytes). Not an `Option`, which would cost the fast paths a stack
+/// frame on wasm32 to receive it.
+const NOWHERE: usize = usize::MAX;
+
+/// A hole found by a search is cut off this many lines past what the request needs, so that a
+/// search never walks a long free stretch to its end; the next search carries on from there.
+const HOLE_LINES: usize = 16;
 
 /// Rounds a size up to [`MIN_ALIGN`]; zero-sized requests take one word so that no two blocks share
 /// an address. `None` on overflow.
@@ -33,124 +47,254 @@ fn round_size(size: usize) -> Option<usize> {
     Some((size.checked_add(MIN_ALIGN - 1)? & !(MIN_ALIGN - 1)).max(MIN_ALIGN))
 }
 
-/// The end, in core offsets, of a region that ends `region_end` bytes past its base.
-#[inline(always)]
-fn core_end(region_end: usize) -> usize {
-    region_end.saturating_sub(RESERVED) & !(MIN_ALIGN - 1)
+/// A misuse seen in a call that cannot panic: reported by the wrappers after they unlock (debug
+/// builds only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Misuse {
+    /// A free (or realloc) of a block whose lines were not all counted: a double free, or a
+    /// layout other than the block's.
+    NotLive,
 }
 
-/// Single-threaded bump allocator over one [`Region`].
-pub struct Bump<G: Region> {
+/// Single-threaded allocator over one [`Region`].
+pub(crate) struct Bump<G: Region> {
     region: G,
-    /// The region base plus [`RESERVED`]; null until the region answers.
+    /// The region base; null until the region answers.
     base: *mut u8,
-    /// Next free offset. Invariant: `top <= end`, both multiples of 8.
-    top: usize,
-    end: usize,
-    frames: Frames,
-    high_water: usize,
+    /// The current hole is `cursor..limit`: free bytes, bumped through by the fast path.
+    /// Invariant: `host_end <= cursor <= limit <= line_start(lines.len())`.
+    cursor: usize,
+    limit: usize,
+    /// Where the current hole began (to count the bytes bumped through it).
+    hole_start: usize,
+    /// The most recent block, if it is still live and not yet counted in the line table (else
+    /// [`NOWHERE`]), and its size. A block freed or resized right after it was made (a LIFO free,
+    /// a growing `Vec`) then never touches the table. Everything that reads the table, moves the
+    /// cursor elsewhere or makes another block counts it first (see [`Bump::flush`]).
+    last: usize,
+    last_size: usize,
+    lines: LineTable,
+    /// End of the last host buffer of this invocation: no host buffer of this invocation lies at
+    /// or past it, and nothing below it is reused before the next invocation.
+    host_end: usize,
+    /// The furthest any hole has reached (holes are cut off `HOLE_LINES` past what opened them,
+    /// so this is the touched part of the region to within one hole). Invariant: `limit <= peak`;
+    /// lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
+    peak: usize,
+    /// Counted blocks (`last` is not among them).
+    live_blocks: usize,
+    /// Lines that became used (count 0 to 1) and free (1 to 0) since the arena was made, wrapping:
+    /// their difference is the number of lines counted blocks overlap.
+    lines_used: usize,
+    lines_freed: usize,
+    /// Bytes bumped through in earlier holes (wrapping: a block given back below its hole's start
+    /// makes the current hole's share negative), and that total when this invocation began.
+    bumped: u64,
+    bumped_at_invocation: u64,
+    invocation: u32,
     resets: u64,
-    kept: u64,
     failed: u64,
     refused: u64,
+    recycled: u64,
 }
 
 impl<G: Region> Bump<G> {
     /// A core over `region`; nothing is asked of the region until the first allocation.
-    pub const fn new(region: G) -> Self {
+    pub(crate) const fn new(region: G) -> Self {
         Bump {
             region,
             base: ptr::null_mut(),
-            top: 0,
-            end: 0,
-            frames: Frames::new(),
-            high_water: 0,
+            cursor: 0,
+            limit: 0,
+            hole_start: 0,
+            last: NOWHERE,
+            last_size: 0,
+            lines: LineTable::new(),
+            host_end: 0,
+            peak: 0,
+            live_blocks: 0,
+            lines_used: 0,
+            lines_freed: 0,
+            bumped: 0,
+            bumped_at_invocation: 0,
+            invocation: 0,
             resets: 0,
-            kept: 0,
             failed: 0,
             refused: 0,
+            recycled: 0,
         }
     }
 
-    #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
-    pub(crate) fn region_mut(&mut self) -> &mut G {
-        &mut self.region
-    }
-
-    /// False only while the region waits for memory its owner must provide.
-    pub(crate) fn is_ready(&self) -> bool {
-        self.region.is_ready()
+    /// Takes the misuse seen since the last call, for the wrapper to report once unlocked.
+    pub(crate) fn take_misuse(&mut self) -> Option<Misuse> {
+        core::mem::take(&mut self.lines.misused).then_some(Misuse::NotLive)
     }
 
     /// Allocates a counted block: it is live until `dealloc`. Null on failure.
     #[inline]
-    pub fn alloc(&mut self, layout: Layout) -> *mut u8 {
+    pub(crate) fn alloc(&mut self, layout: Layout) -> *mut u8 {
         // A Layout's size is at most isize::MAX, so adding 7 cannot overflow.
-        let rounded = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
-        let offset = self.top;
-        if layout.align() <= MIN_ALIGN && rounded <= self.end - offset {
-            self.top = offset + rounded;
-            self.frames.count_alloc();
-            return self.base.wrapping_add(offset);
-        }
-        match self.alloc_slow(layout.size(), layout.align(), usize::MAX) {
-            Some(offset) => {
-                self.frames.count_alloc();
-                self.base.wrapping_add(offset)
+        let size = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
+        let mut offset = self.cursor;
+        if layout.align() > MIN_ALIGN || size > self.limit - offset {
+            offset = self.place_slow(size, layout.align(), usize::MAX);
+            if offset == NOWHERE {
+                return ptr::null_mut();
             }
-            None => ptr::null_mut(),
+        } else {
+            self.flush();
+            self.cursor = offset + size;
+        }
+        self.last = offset;
+        self.last_size = size;
+        self.base.wrapping_add(offset)
+    }
+
+    /// Counts `last` in the line table, if there is one.
+    #[inline(always)]
+    fn flush(&mut self) {
+        if self.last != NOWHERE {
+            self.flush_last();
         }
     }
 
-    /// Allocates an uncounted host buffer (valid until the next reset) whose end stays at or below
-    /// `max_end`. Returns its offset, or `None` (and nothing changes) if it does not fit.
+    #[inline(never)]
+    fn flush_last(&mut self) {
+        self.count(self.last, self.last_size);
+        self.live_blocks += 1;
+        self.last = NOWHERE;
+    }
+
+    /// Allocates an uncounted host buffer: valid until the next invocation, never reused before it.
+    /// Its end stays at or below `max_end`. Returns its offset, or `None` (nothing changes).
     #[inline]
-    pub fn alloc_transient(&mut self, size: usize, max_end: usize) -> Option<usize> {
-        let offset = self.top;
-        let room = self.end.min(max_end).saturating_sub(offset);
-        if let Some(rounded) = round_size(size).filter(|&rounded| rounded <= room) {
-            self.top = offset + rounded;
-            return Some(offset);
+    pub(crate) fn alloc_host(&mut self, size: usize, max_end: usize) -> Option<usize> {
+        let size = round_size(size)?;
+        let mut offset = self.cursor;
+        if size > self.limit.min(max_end).saturating_sub(offset) {
+            offset = self.place_slow(size, MIN_ALIGN, max_end);
+            if offset == NOWHERE {
+                return None;
+            }
+        } else {
+            self.cursor = offset + size;
         }
-        self.alloc_slow(size, MIN_ALIGN, max_end)
+        self.host_end = self.cursor;
+        Some(offset)
     }
 
-    /// Places a block of `size` bytes aligned to `align` (a power of two), growing the region if
-    /// needed. Commits only on success.
+    /// [`Bump::alloc_slow`], out of line, answering [`NOWHERE`] for failure.
     #[cold]
     #[inline(never)]
-    fn alloc_slow(&mut self, size: usize, align: usize, max_end: usize) -> Option<usize> {
-        // Alignment padding depends on the base address: learn it before placing anything.
-        if self.base.is_null() && !self.grow_to(0) {
-            return self.refuse();
-        }
-        let placed = self
-            .place(size, align)
-            .filter(|&(_, new_top)| new_top <= max_end);
-        match placed {
-            Some((offset, new_top)) if new_top <= self.end || self.grow_to(new_top) => {
-                self.top = new_top;
-                Some(offset)
-            }
-            _ => self.refuse(),
-        }
+    fn place_slow(&mut self, size: usize, align: usize, max_end: usize) -> usize {
+        self.alloc_slow(size, align, max_end).unwrap_or(NOWHERE)
     }
 
-    /// Asks the region for room up to offset `new_top`; true if it now has it.
-    fn grow_to(&mut self, new_top: usize) -> bool {
-        let Some(region_end) = new_top.checked_add(RESERVED) else {
+    /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or
+    /// below `max_end`, and moves the cursor past them: in the current hole if they fit there,
+    /// else in the next hole that fits (from the current one to the end of the region, then from
+    /// `host_end` round to it), else at the end of the region, grown. Changes nothing on failure.
+    #[inline(always)]
+    fn alloc_slow(&mut self, size: usize, align: usize, max_end: usize) -> Option<usize> {
+        // Alignment padding depends on the base address: learn it before placing anything.
+        if self.base.is_null() && !self.grow_lines(1) {
+            return self.refuse();
+        }
+        self.flush();
+        if let Some(offset) = self.fit(self.cursor, self.limit.min(max_end), size, align) {
+            self.cursor = offset + size;
+            return Some(offset);
+        }
+        // Holes below the peak come first, from the current one on, then from `host_end` round to
+        // it; lines never used (and growth) only when no hole fits, so that the touched part of the
+        // region follows what is live.
+        let after = line_of(self.limit);
+        let floor = line_at_or_after(self.host_end);
+        let pristine = line_at_or_after(self.peak).min(self.lines.len());
+        let found = match self.find_hole(after, pristine, size, align, max_end) {
+            None => self.find_hole(floor, after.min(pristine), size, align, max_end),
+            found => found,
+        };
+        let (offset, end) = match found {
+            Some(found) => found,
+            None => {
+                // The free lines at the end: the run of free lines just below the peak, if any, and
+                // the never-used ones above it, grown if need be.
+                let start = self.lines.free_run_start(pristine, floor);
+                let Some(offset) = self.fit(line_start(start), max_end, size, align) else {
+                    return self.refuse();
+                };
+                if !self.grow_lines(line_at_or_after(offset + size)) {
+                    return self.refuse();
+                }
+                self.find_hole(start, start + 1, size, align, max_end)?
+            }
+        };
+        self.bumped = self
+            .bumped
+            .wrapping_add(self.cursor.wrapping_sub(self.hole_start) as u64);
+        self.hole_start = line_start(line_of(offset));
+        self.cursor = offset + size;
+        self.limit = end;
+        self.peak = self.peak.max(end);
+        Some(offset)
+    }
+
+    /// Where `size` bytes aligned to `align` would go in `from..to`, if they fit.
+    fn fit(&self, from: usize, to: usize, size: usize, align: usize) -> Option<usize> {
+        let padding = self.base.addr().wrapping_add(from).wrapping_neg() & (align - 1);
+        let offset = from.checked_add(padding)?;
+        (offset.checked_add(size)? <= to).then_some(offset)
+    }
+
+    /// The first hole starting in lines `from..to` (it may run on past `to`) where the request fits
+    /// below `max_end`: the block's offset and the hole's end.
+    #[inline(never)]
+    fn find_hole(
+        &mut self,
+        from: usize,
+        to: usize,
+        size: usize,
+        align: usize,
+        max_end: usize,
+    ) -> Option<(usize, usize)> {
+        let pristine = line_at_or_after(self.peak);
+        let mut line = from;
+        while let Some(start) = self.lines.next_free(line, to) {
+            let hole_start = line_start(start);
+            // The lines the request needs from `start`, and some room after them.
+            let want = line_at_or_after(self.fit(hole_start, usize::MAX, size, align)? + size);
+            let end = self.lines.next_used(start, want + HOLE_LINES, pristine);
+            let hole_end = line_start(end).min(max_end);
+            if let Some(offset) = self.fit(hole_start, hole_end, size, align) {
+                self.recycled += pristine.min(end).saturating_sub(start) as u64;
+                if POISON {
+                    let used_before = line_start(pristine.min(end)).saturating_sub(hole_start);
+                    self.poison(hole_start, used_before);
+                }
+                return Some((offset, hole_end));
+            }
+            line = end.max(start + 1);
+        }
+        None
+    }
+
+    /// Asks the region for room for `lines` usable lines (and their table); true if it now has it.
+    #[inline(never)]
+    fn grow_lines(&mut self, lines: usize) -> bool {
+        let Some((base, end)) = LineTable::bytes_for(lines).and_then(|b| self.region.grow(b))
+        else {
             return false;
         };
-        match self.region.grow(region_end) {
-            // The region answers with `end >= region_end` and, once it has answered, the same base
-            // (its contract): blocks already handed out stay where they are.
-            Some((base, end)) => {
-                self.base = base.wrapping_add(RESERVED);
-                self.end = core_end(end);
-                true
-            }
-            None => false,
-        }
+        // The region answers with `end >= bytes_for(lines)` and, once it has answered, the same
+        // base (its contract): blocks already handed out stay where they are.
+        let lines = LineTable::lines_in(end);
+        // SAFETY: `base..base + end` is region memory this core owns (the region's contract), and
+        // `lines_in(end)` lines with their table fit in it; the region never shrinks, so `lines` is
+        // at least the table's; the table so far sits at this same base.
+        unsafe { self.lines.relocate(base, lines, G::ZEROED) };
+        self.base = base;
+        true
     }
 
     /// Counts a request refused before it reached the core (a host `alloc` of size <= 0).
@@ -159,238 +303,315 @@ impl<G: Region> Bump<G> {
         self.failed += 1;
     }
 
-    /// Counts a refused request; a region still waiting for its memory is not a refusal yet (the
-    /// owner provides the memory and retries).
+    /// Counts a refused request.
     #[cold]
     fn refuse<T>(&mut self) -> Option<T> {
-        if self.region.is_ready() {
-            self.failed += 1;
-        }
+        self.failed += 1;
         None
     }
 
-    /// Where a block would go: its offset and the new top. `None` on arithmetic overflow.
-    fn place(&self, size: usize, align: usize) -> Option<(usize, usize)> {
-        let addr = self.base.addr().checked_add(self.top)?;
-        let padding = addr.wrapping_neg() & align.wrapping_sub(1).max(MIN_ALIGN - 1);
-        let offset = self.top.checked_add(padding)?;
-        let new_top = offset.checked_add(round_size(size)?)?;
-        Some((offset, new_top))
-    }
-
-    /// Offset of `ptr` from the base; pointers outside the used part give an offset at or past
-    /// `top` (those below the base wrap around to huge values).
+    /// Offset of `ptr` from the base, if it is inside the usable lines (else `None`: the pointer is
+    /// not ours, and a free of it is ignored).
     #[inline(always)]
-    fn offset_of(&self, ptr: *mut u8) -> usize {
-        ptr.addr().wrapping_sub(self.base.addr())
+    fn offset_of(&self, ptr: *mut u8) -> Option<usize> {
+        let offset = ptr.addr().wrapping_sub(self.base.addr());
+        (offset < line_start(self.lines.len())).then_some(offset)
     }
 
-    /// Frees a counted block. The last block's bytes come back at once; others at the next reset.
-    /// Pointers that are not in the used part of the region are ignored.
+    /// Frees a block. The last block of the current hole gives its bytes back at once; the lines
+    /// of any other become reusable when nothing else live overlaps them.
     #[inline]
-    pub fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
-        let offset = self.offset_of(ptr);
-        if offset >= self.top {
-            return;
+    pub(crate) fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        let offset = ptr.addr().wrapping_sub(self.base.addr());
+        let mut size = self.last_size;
+        if offset == self.last {
+            // Never counted: nothing to take off the table.
+            self.last = NOWHERE;
+            if POISON {
+                self.poison(offset, size);
+            }
+        } else {
+            if offset >= line_start(self.lines.len()) {
+                return; // not ours: ignored
+            }
+            size = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
+            self.uncount(offset, size);
+            self.live_blocks = self.live_blocks.wrapping_sub(1);
         }
-        if !self.frames.count_free_in_current(offset) {
-            return; // an older scope's block: it waits for that scope's reset
-        }
-        // Only a block of the innermost scope may give its bytes back at once: lowering the top
-        // below that scope's start would hand its range out again.
-        let rounded = round_size(layout.size()).unwrap_or(usize::MAX);
-        if offset.checked_add(rounded) == Some(self.top) {
-            self.reclaim_to(offset);
+        if offset + size == self.cursor {
+            // The hole now starts at the block (it ended at the cursor, and was live until now).
+            self.cursor = offset;
         }
     }
 
-    /// Resizes a counted block: in place when it is the last block of the innermost scope or when it
-    /// shrinks, otherwise by allocate, copy and free. Null (and the old block untouched) on failure.
+    /// The bytes `offset..offset + size` are a counted block's now.
+    #[inline(always)]
+    fn count(&mut self, offset: usize, size: usize) {
+        let used = self.lines.count(offset, size);
+        self.lines_used = self.lines_used.wrapping_add(used);
+    }
+
+    /// The bytes `offset..offset + size` of a counted block are dead now.
+    #[inline(always)]
+    fn uncount(&mut self, offset: usize, size: usize) {
+        let freed = self.lines.uncount(offset, size);
+        self.lines_freed = self.lines_freed.wrapping_add(freed);
+        if POISON {
+            self.poison(offset, size);
+        }
+    }
+
+    /// Resizes a counted block: in place when it ends at the cursor and the hole has (or can be
+    /// given) room, when it shrinks, or when what follows it is free; otherwise by allocate, copy
+    /// and free. Null (and the old block untouched) on failure.
     ///
     /// # Safety
     /// `ptr` must be a live counted block of this core allocated with `layout`.
     #[inline]
-    pub unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let offset = self.offset_of(ptr);
-        let (Some(old_rounded), Some(new_rounded)) =
-            (round_size(layout.size()), round_size(new_size))
+    pub(crate) unsafe fn realloc(
+        &mut self,
+        ptr: *mut u8,
+        layout: Layout,
+        new_size: usize,
+    ) -> *mut u8 {
+        if let (Some(offset), Some(new)) = (self.offset_of(ptr), round_size(new_size)) {
+            // The uncounted last block, ending at the cursor: only the cursor moves.
+            if offset == self.last
+                && offset + self.last_size == self.cursor
+                && new <= self.limit - offset
+            {
+                self.cursor = offset + new;
+                self.last_size = new;
+                return ptr;
+            }
+        }
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.realloc_slow(ptr, layout, new_size) }
+    }
+
+    /// `realloc` when the block is not the last one, or the hole is too small.
+    ///
+    /// # Safety
+    /// As for [`Bump::realloc`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_slow(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_layout = Layout::from_size_align(new_size, layout.align());
+        let (Some(offset), Some(new), Ok(new_layout)) =
+            (self.offset_of(ptr), round_size(new_size), new_layout)
         else {
             return self.refuse().unwrap_or(ptr::null_mut());
         };
-        let is_last = offset.checked_add(old_rounded) == Some(self.top)
-            && offset >= self.frames.current_start();
-        if is_last {
-            if new_rounded <= self.end - offset {
-                if new_rounded < old_rounded {
-                    self.note_high_water();
-                }
-                self.top = offset + new_rounded;
-                return ptr;
-            }
-            return self.grow_last_slow(ptr, offset, new_rounded);
-        }
-        if new_rounded <= old_rounded {
-            return ptr;
-        }
-        self.move_block(ptr, layout, new_size)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow_last_slow(&mut self, ptr: *mut u8, offset: usize, new_rounded: usize) -> *mut u8 {
-        match offset.checked_add(new_rounded) {
-            Some(new_top) if self.grow_to(new_top) => {
-                self.top = new_top;
-                ptr
-            }
-            _ => self.refuse().unwrap_or(ptr::null_mut()),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn move_block(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+        let Some(new_end) = offset.checked_add(new) else {
             return self.refuse().unwrap_or(ptr::null_mut());
         };
-        let new_ptr = self.alloc(new_layout);
-        if !new_ptr.is_null() {
-            // SAFETY: the caller guarantees `ptr` is a live block of `layout.size()` bytes; `new_ptr`
-            // was just placed at or above `top`, so it is a fresh block of `new_size` bytes that
-            // cannot overlap it; both derive from the region base.
-            unsafe { ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size)) };
-            self.dealloc(ptr, layout);
+        self.flush();
+        let old = round_size(layout.size()).unwrap_or(new);
+        let end = offset + old;
+        if end == self.cursor {
+            if self.extend_hole(new_end) {
+                self.cursor = offset + new;
+                self.resize(offset, old, new);
+                return ptr;
+            }
+        } else if new <= old || self.room_after(end, new_end) {
+            self.peak = self.peak.max(new_end);
+            if new > old {
+                self.bumped = self.bumped.wrapping_add((new - old) as u64);
+            }
+            self.resize(offset, old, new);
+            return ptr;
         }
+        // Move it: place the new block (it cannot overlap the live old one), copy, free the old.
+        let new_ptr = self.alloc(new_layout);
+        if new_ptr.is_null() {
+            return new_ptr;
+        }
+        // SAFETY: the caller guarantees `ptr` is a live block of `layout.size()` bytes; `new_ptr` is
+        // a fresh block of `new` >= `new_size` bytes in free lines or the current hole, so it does
+        // not overlap the old one; both derive from the region base.
+        unsafe { ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size)) };
+        self.uncount(offset, old);
+        self.live_blocks -= 1;
         new_ptr
     }
 
-    /// Opens a scope at the current top. `Err(TooDeep)` when all frames are open.
-    pub fn checkpoint(&mut self, owner: usize) -> Result<Checkpoint, CheckpointError> {
-        self.frames
-            .push(self.top, owner)
-            .ok_or(CheckpointError::TooDeep)
-    }
-
-    /// Checked reset to `cp`: reclaims everything since it if nothing counted there is live,
-    /// otherwise keeps it (see [`Reset::Kept`]). Refuses checkpoints that are not open on this core.
-    pub fn reset_to(&mut self, cp: Checkpoint, owner: usize) -> Reset {
-        match self.frames.validate(cp, owner) {
-            Ok((start, live)) => self.reset_frame(cp, start, live),
-            Err(error) => {
-                self.refused += 1;
-                Reset::Refused(error)
+    /// Moves a block's end from `offset + old` to `offset + new` (the room is known to be there):
+    /// counts the lines it gains, uncounts (and in debug builds poisons) what it gives up.
+    #[inline(never)]
+    fn resize(&mut self, offset: usize, old: usize, new: usize) {
+        let (old_end, new_end) = (offset + old, offset + new);
+        // The lines the block overlaps end at `line_at_or_after` of its end.
+        let (old_lines, new_lines) = (line_at_or_after(old_end), line_at_or_after(new_end));
+        if new_lines > old_lines {
+            self.count(line_start(old_lines), new_end - line_start(old_lines));
+        } else if new < old {
+            if new_lines < old_lines {
+                self.uncount(line_start(new_lines), old_end - line_start(new_lines));
+            }
+            if POISON {
+                self.poison(new_end, old - new);
             }
         }
     }
 
-    /// The checked reset of a frame known to be open: `start` and `live` as `validate` found them.
-    fn reset_frame(&mut self, cp: Checkpoint, start: usize, live: usize) -> Reset {
-        self.resets += 1;
-        let bytes = self.top - start;
-        if live == 0 {
-            self.reclaim_to(start);
-            self.frames.truncate_to(cp);
-            Reset::Reclaimed { bytes }
+    /// Whether the current hole, in which the last block ends at the cursor, can be made to reach
+    /// `new_end`: the lines after the hole must be free, or be added by growing the region when the
+    /// hole runs to its end.
+    fn extend_hole(&mut self, new_end: usize) -> bool {
+        if new_end <= self.limit {
+            return true;
+        }
+        let (from, needed) = (line_of(self.limit), line_at_or_after(new_end));
+        if line_start(from) != self.limit {
+            return false; // a hole cut short by a handle limit: leave it be
+        }
+        let pristine = line_at_or_after(self.peak);
+        // At the region's end, grow (a refusal is counted by the move the caller tries next).
+        let end = if from == self.lines.len() {
+            if !self.grow_lines(needed) {
+                return false;
+            }
+            self.lines.len().min(needed + HOLE_LINES)
         } else {
-            self.kept += 1;
-            self.frames.keep(cp, self.top);
-            Reset::Kept { live, bytes }
+            self.lines.next_used(from, needed + HOLE_LINES, pristine)
+        };
+        if end < needed {
+            return false;
+        }
+        self.limit = line_start(end);
+        self.peak = self.peak.max(self.limit);
+        true
+    }
+
+    /// Whether a block ending at `end` (not the cursor) can grow to `new_end` where it is: no other
+    /// counted block in its last line, free lines after that, and none of it the current hole or a
+    /// host buffer of this invocation.
+    fn room_after(&mut self, end: usize, new_end: usize) -> bool {
+        let (last, new_last) = (line_of(end - 1), line_of(new_end - 1));
+        let clear_of_hole = new_end <= self.cursor || end >= self.limit;
+        if self.host_end > end || !clear_of_hole || new_last >= self.lines.len() {
+            return false;
+        }
+        let pristine = line_at_or_after(self.peak);
+        self.lines.count_of(last) == 1
+            && self.lines.next_used(last + 1, new_last + 1, pristine) > new_last
+    }
+
+    /// A checkpoint at the cursor: where a [`Bump::reset_to`] will take it back to.
+    pub(crate) fn checkpoint(&mut self, owner: usize) -> Checkpoint {
+        Checkpoint {
+            owner,
+            invocation: self.invocation,
+            offset: self.cursor,
+            bumped: self.bumped_now(),
         }
     }
 
-    /// Resets to `cp` and closes it: the end of a scope.
-    pub fn end_scope(&mut self, cp: Checkpoint, owner: usize) -> Reset {
-        let result = self.reset_to(cp, owner);
-        if !matches!(result, Reset::Refused(_)) {
-            self.frames.pop(cp);
-        }
-        result
+    /// Rewinds the cursor to `cp` (never below `host_end`): whatever was freed since is reusable;
+    /// live blocks stay where they are and are skipped. Refuses checkpoints of another arena or of
+    /// an earlier invocation (nothing changes).
+    pub(crate) fn reset_to(&mut self, cp: Checkpoint, owner: usize) -> Reset {
+        let error = if cp.owner != owner {
+            CheckpointError::ForeignArena
+        } else if cp.invocation != self.invocation {
+            CheckpointError::Stale
+        } else {
+            if self.cursor != cp.offset {
+                // Nothing after `cp` in its line is known to be dead: start at the next line. (When
+                // everything since was given back, the cursor is at `cp` already and keeps its hole.)
+                let target = line_at_or_after(cp.offset.max(self.host_end));
+                self.move_cursor(line_start(target.min(self.lines.len())));
+            }
+            // (Less than nothing when blocks older than `cp` were given back since.)
+            return self.rewound(self.bumped_now().saturating_sub(cp.bumped));
+        };
+        self.refused += 1;
+        Reset::Refused(error)
     }
 
-    /// Starts a new invocation: a checked reset to the start-of-invocation mark. The first call
-    /// sets that mark. What was allocated before it (init) and is still live stays for good; if
-    /// nothing is, the first call reclaims everything first (a host that called `alloc` before any
-    /// export must not cost the arena that memory forever).
-    pub fn reset_invocation(&mut self, owner: usize) -> Reset {
-        match self.frames.invocation_frame(owner) {
-            Some((cp, start, live)) => self.reset_frame(cp, start, live),
-            None => self.start_first_invocation(owner),
-        }
+    /// Starts a new invocation: host buffers expire, the cursor goes back to the start of the
+    /// region, and every line that nothing live overlaps is reusable.
+    pub(crate) fn reset_invocation(&mut self) -> Reset {
+        let allocated = self.bumped_now().saturating_sub(self.bumped_at_invocation);
+        self.move_cursor(0);
+        self.host_end = 0;
+        self.bumped_at_invocation = self.bumped_now();
+        self.invocation = self.invocation.wrapping_add(1);
+        self.rewound(allocated)
     }
 
-    #[cold]
-    fn start_first_invocation(&mut self, owner: usize) -> Reset {
+    fn rewound(&mut self, allocated: u64) -> Reset {
         self.resets += 1;
-        let start = self.frames.start_first_invocation(self.top, owner);
-        let bytes = self.top - start;
-        self.reclaim_to(start);
-        Reset::Reclaimed { bytes }
-    }
-
-    /// Moves the top back to `cp` without looking at live counts. Refused checkpoints change nothing.
-    ///
-    /// # Safety
-    /// No block allocated since `cp` may be used again, nor freed.
-    pub unsafe fn reset_to_unchecked(&mut self, cp: Checkpoint, owner: usize) -> Reset {
-        match self.frames.validate(cp, owner) {
-            Ok((start, _)) => {
-                self.resets += 1;
-                let bytes = self.top - start;
-                self.reclaim_to(start);
-                self.frames.truncate_to(cp);
-                Reset::Reclaimed { bytes }
-            }
-            Err(error) => {
-                self.refused += 1;
-                Reset::Refused(error)
-            }
+        self.flush();
+        Reset::Rewound {
+            allocated: allocated as usize,
+            live: line_start(self.live_lines()),
+            live_blocks: self.live_blocks,
         }
     }
 
-    /// Moves the top down to `start`, poisoning what it gives back in debug builds.
-    #[inline(always)]
-    fn reclaim_to(&mut self, start: usize) {
-        self.note_high_water();
-        if cfg!(any(debug_assertions, feature = "poison")) && self.top > start {
-            // SAFETY: `start..top` is inside the region (`start <= top <= end`, past the base) and
-            // the caller established that nothing in it is in use: it is the block just freed, or a
-            // range whose live count is zero (or whose unchecked reset the caller vouched for), and
-            // host buffers expire at a reset.
-            unsafe {
-                ptr::write_bytes(self.base.wrapping_add(start), POISON_BYTE, self.top - start)
-            };
+    /// Lines that a live block overlaps (`last` included).
+    fn live_lines(&self) -> usize {
+        let counted = self.lines_used.wrapping_sub(self.lines_freed);
+        if self.last == NOWHERE {
+            return counted;
         }
-        self.top = start;
+        // The lines `last` will count when it is flushed: those it overlaps that count nothing.
+        let (first, end) = (
+            line_of(self.last),
+            line_at_or_after(self.last + self.last_size),
+        );
+        let free = |line: usize| usize::from(self.lines.count_of(line) == 0);
+        let ends = free(first) + if end - 1 > first { free(end - 1) } else { 0 };
+        counted + ends + (end - first).saturating_sub(2)
     }
 
-    #[inline(always)]
-    fn note_high_water(&mut self) {
-        self.high_water = self.high_water.max(self.top);
+    /// Bytes bumped through since the arena was made (net of bytes given back).
+    fn bumped_now(&self) -> u64 {
+        self.bumped
+            .wrapping_add(self.cursor.wrapping_sub(self.hole_start) as u64)
+    }
+
+    /// An empty hole at `offset`: the next allocation searches from there.
+    fn move_cursor(&mut self, offset: usize) {
+        self.bumped = self.bumped_now();
+        self.cursor = offset;
+        self.limit = offset;
+        self.hole_start = offset;
+    }
+
+    /// Fills `len` bytes at `offset` with [`POISON_BYTE`] (debug builds and the `poison` feature).
+    fn poison(&mut self, offset: usize, len: usize) {
+        // SAFETY: callers pass bytes inside the usable lines that nothing live uses: a block just
+        // freed (or its tail), or a hole of free lines below the peak.
+        unsafe { ptr::write_bytes(self.base.wrapping_add(offset), POISON_BYTE, len) };
     }
 
     /// Address of offset 0 (0 before the region has memory).
-    pub fn base_addr(&self) -> usize {
+    pub(crate) fn base_addr(&self) -> usize {
         self.base.addr()
     }
 
-    /// Pointer to `len` bytes at `offset` if they lie in the used part of the region.
-    pub fn used_bytes(&self, offset: usize, len: usize) -> Option<*mut u8> {
+    /// Pointer to `len` bytes at `offset` if they lie in the part of the region handed out so far.
+    pub(crate) fn used_bytes(&self, offset: usize, len: usize) -> Option<*mut u8> {
         let end = offset.checked_add(len)?;
         // Before the region answers, `base` is null and not even an empty slice may start there.
-        (end <= self.top && !self.base.is_null()).then(|| self.base.wrapping_add(offset))
+        (end <= self.peak && !self.base.is_null()).then(|| self.base.wrapping_add(offset))
     }
 
     /// A snapshot of the counters.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
+        let peak = self.peak;
         Stats {
-            capacity: self.end,
-            limit: core_end(self.region.limit()),
-            used: self.top,
-            high_water: self.high_water.max(self.top),
-            live: self.frames.total_live(),
-            depth: self.frames.depth(),
+            capacity: line_start(self.lines.len()),
+            limit: line_start(LineTable::lines_in(self.region.limit())),
+            peak,
+            live_blocks: self.live_blocks + usize::from(self.last != NOWHERE),
+            live_lines: self.live_lines(),
+            lines_recycled: self.recycled,
+            allocated: self.bumped_now(),
             resets: self.resets,
-            kept: self.kept,
             failed: self.failed,
             refused: self.refused,
         }

@@ -1,93 +1,103 @@
-//! The global arena: the bump core behind a `lock_api` mutex, as a `GlobalAlloc`, a host `alloc`
+//! The global arena: the core behind a `lock_api` mutex, as a `GlobalAlloc`, the guest's `alloc`
 //! export, and the scope API a flare calls.
 //!
-//! Owns locking, the one `Send` claim the core needs to sit in a `static`, lazy reservation of the
-//! native region (done *outside* the lock), and turning refused checkpoints into debug panics
-//! (again outside the lock).
+//! Owns locking, the one `Send` claim the core needs to sit in a `static`, and reporting misuse (a
+//! refused checkpoint, a free of a block that is not live) as debug panics *after* unlocking.
 //!
 //! Must never: allocate, panic or call out while the lock is held — a panic message allocates, and
 //! the allocator it would call is this one. Every locked section below is one call into the core.
 
 use core::alloc::{GlobalAlloc, Layout};
+use core::fmt;
 
 use lock_api::{Mutex, RawMutex};
 
 use crate::abi;
-use crate::bump::Bump;
-use crate::region::PlatformRegion;
-use crate::scope::{Checkpoint, Reset, report};
+use crate::bump::{Bump, Misuse};
+use crate::lock::DefaultLock;
+use crate::region::{PlatformRegion, Region};
+use crate::scope::{Checkpoint, Reset, Rewind, ScopeGuard, report};
 use crate::stats::Stats;
 
-/// The lock used when none is named: a spin lock. On single-threaded wasm it is never contended,
-/// so it costs one compare-and-swap and one store per call.
-pub type DefaultLock = spin::Mutex<()>;
-
-/// The default maximum region size: 256 MiB.
-pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
-
 /// The core as it sits in the mutex.
-struct Locked(Bump<PlatformRegion>);
+struct Locked<G: Region>(Bump<G>);
 
 // SAFETY: the core is `!Send` only because it holds raw pointers into its region. The region is
-// owned by the core alone (see `Region`'s contract) and is not tied to any thread, and the mutex
-// around `Locked` makes every access exclusive. Moving it between threads is therefore sound.
-unsafe impl Send for Locked {}
+// `Send` and owned by the core alone (see `Region`'s contract), the pointers point into it and are
+// not tied to any thread, and the mutex around `Locked` makes every access exclusive.
+unsafe impl<G: Region + Send> Send for Locked<G> {}
 
-/// A bump arena usable as the `#[global_allocator]` of a flare (or of any program), shared by
-/// `GlobalAlloc` and the host's `alloc` export, reset at the top of every invocation.
+/// An arena usable as the `#[global_allocator]` of a flare (or of any program), shared by
+/// `GlobalAlloc` and the guest's `alloc` export, reset at the top of every invocation.
+///
+/// `R` is the lock ([`DefaultLock`]: a flag on wasm32 without threads, a spin lock elsewhere) and
+/// `G` the region it bumps through ([`PlatformRegion`]: wasm linear memory, or one block reserved
+/// from the system allocator natively; any [`Region`] with [`GlobalArena::with_region`]).
 ///
 /// ```
 /// use flare_arena::GlobalArena;
 ///
 /// static ARENA: GlobalArena = GlobalArena::with_max_bytes(1 << 20);
 ///
+/// let mut handles = Vec::new();
 /// for request in 0..3 {
 ///     let reply = ARENA.invocation(|| {
 ///         // With `#[global_allocator]` a `String` would come from here; this example calls the
 ///         // arena directly so that it runs under the test harness's own allocator.
-///         let handle = ARENA.guest_alloc(16); // what the host's `alloc` call does
-///         assert_ne!(handle, 0);
+///         handles.push(ARENA.guest_alloc(16)); // what the host's call of the `alloc` export does
 ///         request * 2
 ///     });
 ///     assert_eq!(reply, request * 2);
 /// }
+/// assert!(handles[0] != 0 && handles.iter().all(|&h| h == handles[0])); // the same bytes, reused
 /// let stats = ARENA.stats();
-/// assert_eq!(stats.high_water, 16); // every invocation reused the same bytes
-/// assert_eq!(stats.resets, 3);
+/// assert_eq!((stats.resets, stats.live_blocks), (3, 0));
 /// ```
-pub struct GlobalArena<R: RawMutex = DefaultLock> {
-    core: Mutex<R, Locked>,
+pub struct GlobalArena<R: RawMutex = DefaultLock, G: Region = PlatformRegion> {
+    core: Mutex<R, Locked<G>>,
 }
 
-impl GlobalArena<DefaultLock> {
-    /// An arena that may grow to [`DEFAULT_MAX_BYTES`] with the default lock.
+#[cfg(any(target_arch = "wasm32", feature = "std"))]
+impl GlobalArena {
+    /// An arena that may grow to [`DEFAULT_MAX_BYTES`](crate::DEFAULT_MAX_BYTES) with the default
+    /// lock and region.
     pub const fn new() -> Self {
-        Self::with_lock(DEFAULT_MAX_BYTES)
+        Self::with_max_bytes(crate::DEFAULT_MAX_BYTES)
     }
 
     /// An arena that may grow to `max_bytes` (rounded down to 8) with the default lock. On wasm32
-    /// the region grows on demand up to it; on native targets it is reserved on first use.
+    /// the region grows on demand up to it; on native targets it is reserved (as untouched pages)
+    /// on first use.
     pub const fn with_max_bytes(max_bytes: usize) -> Self {
-        Self::with_lock(max_bytes)
+        Self::with_region(PlatformRegion::new(max_bytes))
     }
 }
 
-// Nothing panics while the lock is held, so every state another thread or a `catch_unwind` can see
-// is a consistent one.
-impl<R: RawMutex> core::panic::RefUnwindSafe for GlobalArena<R> {}
-impl<R: RawMutex> core::panic::UnwindSafe for GlobalArena<R> {}
-
-impl Default for GlobalArena<DefaultLock> {
+#[cfg(any(target_arch = "wasm32", feature = "std"))]
+impl Default for GlobalArena {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<R: RawMutex> GlobalArena<R> {
-    /// An arena of at most `max_bytes` guarded by the lock `R`.
-    pub const fn with_lock(max_bytes: usize) -> Self {
+// Nothing panics while the lock is held, so every state another thread or a `catch_unwind` can see
+// is a consistent one.
+impl<R: RawMutex, G: Region> core::panic::RefUnwindSafe for GlobalArena<R, G> {}
+impl<R: RawMutex, G: Region> core::panic::UnwindSafe for GlobalArena<R, G> {}
+
+impl<R: RawMutex, G: Region> GlobalArena<R, G> {
+    /// An arena over `region`, guarded by the lock `R`.
+    ///
+    /// ```
+    /// use flare_arena::{GlobalArena, NoThreadsLock, SystemRegion};
+    /// // One thread only: a lock that is just a flag.
+    /// let arena: GlobalArena<NoThreadsLock, SystemRegion> =
+    ///     GlobalArena::with_region(SystemRegion::new(1 << 20));
+    /// assert_ne!(arena.guest_alloc(8), 0);
+    /// ```
+    pub const fn with_region(region: G) -> Self {
         GlobalArena {
-            core: Mutex::const_new(R::INIT, Locked(Bump::new(PlatformRegion::new(max_bytes)))),
+            core: Mutex::const_new(R::INIT, Locked(Bump::new(region))),
         }
     }
 
@@ -96,174 +106,119 @@ impl<R: RawMutex> GlobalArena<R> {
         (self as *const Self).addr()
     }
 
+    /// Runs `f` on the core under the lock; reports misuse it saw after unlocking (debug builds).
     #[inline(always)]
-    fn with<T>(&self, f: impl FnOnce(&mut Bump<PlatformRegion>) -> T) -> T {
-        f(&mut self.core.lock().0)
-    }
-
-    /// Makes sure the region has its memory, then runs `attempt` again. Taken only when an attempt
-    /// failed while the region was not ready, which on native is the first request of the arena.
-    #[cold]
-    #[inline(never)]
-    fn after_reserving<T>(&self, attempt: impl FnOnce(&mut Bump<PlatformRegion>) -> T) -> T {
-        self.reserve_region();
-        self.with(attempt)
-    }
-
-    /// Reserves the native region from the system allocator unless it already is (by us or by a
-    /// thread that raced us). The reservation happens with the lock released.
-    fn reserve_region(&self) {
-        #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
-        {
-            use crate::region::SystemRegion;
-            let max_bytes = self.with(|core| {
-                let region = core.region_mut();
-                (!region.is_reserved()).then(|| region.max_bytes())
-            });
-            let Some(max_bytes) = max_bytes else {
-                return;
-            };
-            let block = SystemRegion::reserve(max_bytes);
-            if block.is_null() {
-                return;
-            }
-            if !self.with(|core| core.region_mut().install(block)) {
-                // Another thread installed its block first; ours goes back unused.
-                // SAFETY: `block` came from `reserve(max_bytes)` and was not installed.
-                unsafe { SystemRegion::unreserve(block, max_bytes) };
+    fn with<T>(&self, f: impl FnOnce(&mut Bump<G>) -> T) -> T {
+        let mut locked = self.core.lock();
+        let result = f(&mut locked.0);
+        if cfg!(debug_assertions) {
+            let misuse = locked.0.take_misuse();
+            drop(locked);
+            if let Some(misuse) = misuse {
+                misused(misuse);
             }
         }
+        result
     }
 
-    /// The host contract's `alloc(size)` (see `ABI.md`): 0 for `size <= 0`, for exhaustion and for
-    /// overflow; otherwise a non-zero, 8-aligned handle (the address on wasm32, an offset on native)
-    /// to `size` bytes that stay valid until the next reset. Host buffers are not counted as live.
-    /// Never panics and never calls out.
+    /// The guest's `alloc(size)` export, as the host contract defines it: 0 for `size <= 0`, for
+    /// exhaustion and for overflow; otherwise a non-zero, 8-aligned handle (the address on wasm32,
+    /// an offset on native targets) to a *host buffer* of `size` bytes that stays valid, and is
+    /// never reused, until the next invocation starts. Host buffers are not counted as live.
+    /// Never panics and never calls out. [`export_alloc!`](crate::export_alloc) exports it.
     pub fn guest_alloc(&self, size: i32) -> i32 {
-        let (handle, unready) = self.with(|core| {
-            let handle = abi::guest_alloc(core, size);
-            // A bad size is refused (and counted) without asking for memory.
-            (handle, handle == 0 && size > 0 && !core.is_ready())
-        });
-        if unready {
-            return self.after_reserving(|core| abi::guest_alloc(core, size));
-        }
-        handle
+        self.with(|core| abi::guest_alloc(core, size))
     }
 
-    /// Opens a scope at the current position. Reset to it with [`GlobalArena::reset_to`].
+    /// A checkpoint at the current position. Reset to it with [`GlobalArena::reset_to`].
     ///
     /// ```
     /// use core::alloc::{GlobalAlloc, Layout};
-    /// use flare_arena::{GlobalArena, Reset};
+    /// use flare_arena::GlobalArena;
     ///
     /// static ARENA: GlobalArena = GlobalArena::with_max_bytes(1 << 16);
     /// let layout = Layout::new::<[u64; 4]>();
     ///
     /// let cp = ARENA.checkpoint();
     /// let cached = unsafe { ARENA.alloc(layout) }; // still in use at the reset...
-    /// assert!(matches!(ARENA.reset_to(cp), Reset::Kept { live: 1, .. })); // ...so it is kept
-    ///
-    /// unsafe { ARENA.dealloc(cached, layout) };
     /// let scratch = unsafe { ARENA.alloc(layout) };
     /// unsafe { ARENA.dealloc(scratch, layout) };
-    /// assert!(ARENA.close(cp).reclaimed()); // nothing since `cp` is live: reclaimed, and closed
+    /// let reset = ARENA.reset_to(cp); // ...so it stays where it is, and is never handed out again
+    /// assert_eq!(ARENA.stats().live_blocks, 1);
+    /// let next = unsafe { ARENA.alloc(layout) };
+    /// assert_ne!(next, cached);
+    /// # let _ = reset;
     /// ```
-    ///
-    /// # Panics
-    /// In debug builds, when more than [`MAX_FRAMES`](crate::MAX_FRAMES) frames would be open;
-    /// release builds return a checkpoint that every reset refuses (so nothing is ever reclaimed
-    /// through it).
     pub fn checkpoint(&self) -> Checkpoint {
         let owner = self.owner();
-        match self.with(|core| core.checkpoint(owner)) {
-            Ok(cp) => cp,
-            Err(error) => {
-                debug_assert!(false, "flare-arena: {error}");
-                Checkpoint {
-                    owner,
-                    depth: u32::MAX,
-                    generation: 0,
-                }
-            }
-        }
+        self.with(|core| core.checkpoint(owner))
     }
 
-    /// Checked reset to `cp`: reclaims everything allocated since `cp` unless some of it is still
-    /// live, in which case that memory is kept (and counted in [`Stats::kept`]). The checkpoint stays
-    /// open; checkpoints taken after it are closed.
+    /// Rewinds to `cp`: whatever was allocated since and freed is reused from here on; blocks still
+    /// live stay where they are and are never handed out again. Host buffers are not reclaimed by
+    /// this, only by the next invocation. The checkpoint stays valid for the rest of the invocation.
     ///
     /// # Panics
-    /// In debug builds, when `cp` is from another arena or already closed. Release builds refuse it
-    /// and change nothing.
+    /// In debug builds, when `cp` is from another arena or an earlier invocation. Release builds
+    /// refuse it ([`Reset::Refused`]) and change nothing.
     pub fn reset_to(&self, cp: Checkpoint) -> Reset {
         let owner = self.owner();
         report(self.with(|core| core.reset_to(cp, owner)))
     }
 
-    /// Checked reset to `cp`, then closes it: its frame returns to the enclosing scope (what
-    /// [`GlobalArena::scope`] does when its closure returns). Later uses of `cp` are refused.
-    ///
-    /// # Panics
-    /// In debug builds, when `cp` is from another arena or already closed.
+    /// The same as [`GlobalArena::reset_to`]: a checkpoint needs no closing. (Kept from the time
+    /// checkpoints were frames on a stack.)
     pub fn close(&self, cp: Checkpoint) -> Reset {
-        let owner = self.owner();
-        report(self.with(|core| core.end_scope(cp, owner)))
+        self.reset_to(cp)
     }
 
-    /// Resets to `cp` without checking live counts.
+    /// The same as [`GlobalArena::reset_to`], which is now always safe: a reset never hands out
+    /// memory that is still live, checked or not.
     ///
     /// # Safety
-    /// Nothing allocated since `cp` (by any thread) may be used or freed afterwards.
-    pub unsafe fn reset_to_unchecked(&self, cp: Checkpoint) {
-        let owner = self.owner();
-        // SAFETY: forwarded from this function's contract.
-        report(self.with(|core| unsafe { core.reset_to_unchecked(cp, owner) }));
+    /// None beyond `reset_to`'s; it is `unsafe` only because it once skipped the checks.
+    #[deprecated(since = "0.2.0", note = "every reset is safe now: use `reset_to`")]
+    pub unsafe fn reset_to_unchecked(&self, cp: Checkpoint) -> Reset {
+        self.reset_to(cp)
     }
 
-    /// Runs `f` in a scope: what it allocates and frees again is reclaimed when it returns (or
-    /// unwinds); what it leaves live is kept.
+    /// Runs `f` in a scope: when it returns (or unwinds), the arena rewinds to where the scope
+    /// began, so what `f` allocated and freed is reused by what comes next.
     ///
     /// ```
     /// use core::alloc::{GlobalAlloc, Layout};
     /// static ARENA: flare_arena::GlobalArena = flare_arena::GlobalArena::with_max_bytes(1 << 16);
     ///
-    /// let before = ARENA.stats().used;
-    /// ARENA.scope(|| {
-    ///     let layout = Layout::from_size_align(1000, 8).unwrap();
+    /// let layout = Layout::from_size_align(1000, 8).unwrap();
+    /// let first = ARENA.scope(|| {
     ///     let scratch = unsafe { ARENA.alloc(layout) };
     ///     unsafe { ARENA.dealloc(scratch, layout) };
+    ///     scratch
     /// });
-    /// assert_eq!(ARENA.stats().used, before);
+    /// let again = unsafe { ARENA.alloc(layout) };
+    /// assert_eq!(again, first); // the scope's memory is reused
     /// ```
     ///
-    /// Scopes are a stack. When threads share a native `GlobalArena`, their scopes interleave and
-    /// one thread's reset may close a scope another thread opened: nothing live is ever reclaimed
-    /// (the reset is checked), but the closed scope then ends without reclaiming anything. For the
-    /// same reason `scope` never panics: with all [`MAX_FRAMES`](crate::MAX_FRAMES) frames open it
-    /// runs `f` without a frame of its own. Both cases show in [`Stats::refused`].
+    /// When threads share a native `GlobalArena`, their scopes interleave: one thread's reset may
+    /// rewind past another's allocations. That is still safe (live blocks are skipped); it only
+    /// moves the cursor.
     pub fn scope<T>(&self, f: impl FnOnce() -> T) -> T {
-        let owner = self.owner();
-        let Ok(cp) = self.with(|core| core.checkpoint(owner)) else {
-            return f();
-        };
-        let _end = ScopeEnd { arena: self, cp };
+        let _scope = ScopeGuard::new(self);
         f()
     }
 
-    /// Starts an invocation and runs it: resets to the start-of-invocation mark (checked), then
-    /// calls `f`. Every guest export should wrap its body in this.
+    /// Starts an invocation and runs it: [`GlobalArena::reset`], then `f`. Every guest export
+    /// should wrap its body in this.
     pub fn invocation<T>(&self, f: impl FnOnce() -> T) -> T {
-        self.reset();
+        let _ = self.reset();
         f()
     }
 
-    /// The reset at the top of an invocation, without a closure (the seed's `reset_arena`).
-    /// The first call marks where invocations start: what init allocated and still holds is never
-    /// reclaimed (if it holds nothing, as in a flare, the first call reclaims everything first).
+    /// The reset at the top of an invocation: host buffers of the last invocation expire, the
+    /// cursor goes back to the start of the region, and every line nothing live overlaps is reused.
+    /// Checkpoints of the last invocation become stale. O(1), whatever was allocated or is live.
     pub fn reset(&self) -> Reset {
-        let owner = self.owner();
-        report(self.with(|core| core.reset_invocation(owner)))
+        self.with(|core| core.reset_invocation())
     }
 
     /// A snapshot of the counters.
@@ -272,24 +227,24 @@ impl<R: RawMutex> GlobalArena<R> {
     }
 
     /// The bytes behind a host result packed as `(handle << 32) | len`; `None` for 0 ("none") or
-    /// if they are not in the used part of the arena.
+    /// if they are not in the part of the arena handed out so far.
     ///
     /// # Safety
-    /// The slice is valid only until the next reset of this arena, nothing may write to those
-    /// bytes while it is held, and they must hold a value the host wrote (see
+    /// The slice is valid only until the next invocation starts, nothing may write to those bytes
+    /// while it is held, and they must hold a value the host wrote (see
     /// [`GlobalArena::handle_bytes`]). Reading the same value twice at once is fine.
     pub unsafe fn packed_bytes(&self, packed: i64) -> Option<&[u8]> {
         let (handle, len) = abi::unpack(packed)?;
         let bytes = self.with(|core| abi::resolve(core, handle, len))?;
-        // SAFETY: `resolve` checked that `len` bytes at `bytes` lie in the used part of the region,
-        // which stays allocated while `self` lives; that they stay unchanged until the next reset
-        // is the caller's promise. Only a shared slice is made, so reading the same value twice
-        // (two live slices over the same bytes) is fine.
+        // SAFETY: `resolve` checked that `len` bytes at `bytes` lie in the part of the region handed
+        // out so far, which stays allocated while `self` lives; that they stay unchanged until the
+        // next invocation is the caller's promise. Only a shared slice is made, so reading the same
+        // value twice (two live slices over the same bytes) is fine.
         Some(unsafe { core::slice::from_raw_parts(bytes, len) })
     }
 
     /// The text behind a host result, as [`GlobalArena::packed_bytes`]; `Some(Err(_))` when it is
-    /// not UTF-8 (the seed SDK replaced such bytes; borrowing in place cannot).
+    /// not UTF-8.
     ///
     /// # Safety
     /// As for [`GlobalArena::packed_bytes`].
@@ -298,20 +253,20 @@ impl<R: RawMutex> GlobalArena<R> {
         unsafe { self.packed_bytes(packed) }.map(core::str::from_utf8)
     }
 
-    /// The bytes of `len` at `handle` (from [`GlobalArena::guest_alloc`]), for a native mock host
-    /// (or a guest) to write or read; `None` unless they lie in the used part of the arena.
+    /// The `len` bytes at `handle` (from [`GlobalArena::guest_alloc`]), for a native mock host (or
+    /// a guest) to write or read; `None` unless they lie in the part of the arena handed out so far.
     ///
     /// # Safety
-    /// Valid only until the next reset; the caller must not create aliasing references to the
-    /// same bytes (each host buffer belongs to whoever asked `alloc` for it), and must write bytes
-    /// before reading them: reused memory may still hold an earlier value's uninitialized padding
-    /// (bytes never used since the region was reserved are zero).
+    /// Valid only until the next invocation starts; the caller must not create aliasing references
+    /// to the same bytes (each host buffer belongs to whoever asked `alloc` for it), and must write
+    /// bytes before reading them: reused memory may still hold an earlier value's uninitialized
+    /// padding (bytes never used since the region was reserved are zero).
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn handle_bytes(&self, handle: i32, len: usize) -> Option<&mut [u8]> {
         let bytes = self.with(|core| abi::resolve(core, handle as u32, len))?;
-        // SAFETY: `resolve` checked that `len` bytes at `bytes` lie in the used part of the region,
-        // which stays allocated while `self` lives; exclusivity and the lifetime until the next reset
-        // are the caller's promise.
+        // SAFETY: `resolve` checked that `len` bytes at `bytes` lie in the part of the region handed
+        // out so far, which stays allocated while `self` lives; exclusivity and the lifetime until
+        // the next invocation are the caller's promise.
         Some(unsafe { core::slice::from_raw_parts_mut(bytes, len) })
     }
 
@@ -321,12 +276,12 @@ impl<R: RawMutex> GlobalArena<R> {
     }
 
     /// Passes `data` to a host import as `(ptr, len)`. On wasm32 that is the slice itself; on
-    /// native targets the bytes are copied into a host buffer and its handle is passed, as the
-    /// mock host expects. `(0, 0)` for empty data or if the copy cannot be made.
+    /// native targets the bytes are copied into a host buffer and its handle is passed, as a
+    /// native mock host expects. `(0, 0)` for empty data or if the copy cannot be made.
     ///
     /// ```
     /// static ARENA: flare_arena::GlobalArena = flare_arena::GlobalArena::with_max_bytes(4096);
-    /// ARENA.reset();
+    /// let _ = ARENA.reset();
     /// // What a native mock host sees: a handle it can resolve back into the bytes.
     /// let (ptr, len) = ARENA.host_arg_str("x-request-id");
     /// let packed = flare_arena::abi::encode_ptr_len(ptr as u32, len as u32);
@@ -354,35 +309,47 @@ impl<R: RawMutex> GlobalArena<R> {
     }
 }
 
-/// Ends a scope when dropped, so a scope unwinding from a panic still closes.
-struct ScopeEnd<'a, R: RawMutex> {
-    arena: &'a GlobalArena<R>,
-    cp: Checkpoint,
-}
-
-impl<R: RawMutex> Drop for ScopeEnd<'_, R> {
-    fn drop(&mut self) {
-        let owner = self.arena.owner();
-        // Not `report`ed: a refusal here means another thread's reset already closed this scope.
-        self.arena.with(|core| core.end_scope(self.cp, owner));
+impl<R: RawMutex, G: Region> fmt::Debug for GlobalArena<R, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The stats are taken (and the lock released) before anything is formatted.
+        let stats = self.stats();
+        f.debug_struct("GlobalArena")
+            .field("stats", &stats)
+            .finish()
     }
 }
 
-// SAFETY: every method hands out blocks from the core under the lock, and the core never places two
-// live blocks over the same bytes: a block is placed at or above the bump pointer, which moves down
-// only over a freed last block or over a range whose live count is zero (checked reset). Blocks are
-// aligned to `max(8, layout.align())` and sized at least `layout.size()`; refusals return null.
-unsafe impl<R: RawMutex> GlobalAlloc for GlobalArena<R> {
+impl<R: RawMutex, G: Region> Rewind for &GlobalArena<R, G> {
+    fn mark(&mut self) -> Checkpoint {
+        self.checkpoint()
+    }
+
+    fn rewind_quietly(&mut self, cp: Checkpoint) {
+        let owner = self.owner();
+        let _ = self.with(|core| core.reset_to(cp, owner));
+    }
+}
+
+/// A misuse the core saw, as a debug panic (the lock is released).
+#[cold]
+#[track_caller]
+fn misused(misuse: Misuse) {
+    match misuse {
+        Misuse::NotLive => panic!(
+            "flare-arena: a block was freed that was not live (double free, or a layout other than its own)"
+        ),
+    }
+}
+
+// SAFETY: every method hands out blocks from the core under the lock, and the core never places a
+// block over a byte of a live block or of an unexpired host buffer: it places blocks in the current
+// hole (bytes it found free) or in runs of lines whose live count is zero at or past the end of the
+// last host buffer. Blocks are aligned to `max(8, layout.align())` and sized at least
+// `layout.size()`; refusals return null.
+unsafe impl<R: RawMutex, G: Region> GlobalAlloc for GlobalArena<R, G> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (block, unready) = self.with(|core| {
-            let block = core.alloc(layout);
-            (block, block.is_null() && !core.is_ready())
-        });
-        if unready {
-            return self.after_reserving(|core| core.alloc(layout));
-        }
-        block
+        self.with(|core| core.alloc(layout))
     }
 
     #[inline]

@@ -1,9 +1,9 @@
 //! # flare-arena
 //!
-//! A bump arena for WebAssembly request handlers ("flares") that an edge host instantiates once
-//! and calls thousands of times. Every `Vec`, `String` and `Box` a flare builds, and every buffer
-//! the host writes into it through the guest's `alloc` export, come from one 8-byte-aligned region
-//! that is reset at the top of every invocation.
+//! The memory allocator of WebAssembly request handlers ("flares") that an edge host instantiates
+//! once and calls thousands of times. Every `Vec`, `String` and `Box` a flare builds, and every
+//! buffer the host writes into it through the guest's `alloc` export, come from one 8-byte-aligned
+//! bump region whose cursor goes back to the start at the top of every invocation.
 //!
 //! ```no_run
 //! use flare_arena::GlobalArena;
@@ -24,41 +24,48 @@
 //! # fn main() {}
 //! ```
 //!
-//! ## The safety model
-//! A reset of a global allocator is unsound if anything allocated since its checkpoint is still in
-//! use. So every scope counts its live allocations, and a reset reclaims a range only when that
-//! count is zero; otherwise it *keeps* the memory (see [`Reset::Kept`]). Buffers the host gets from
-//! `alloc` are valid until the next reset by contract and are not counted.
-//!
-//! ## Modules
-//! - [`bump`]: the single-threaded core (no lock, no `Sync`), the fast path and checked resets.
-//! - [`region`]: where memory comes from (a buffer, wasm `memory.grow`, or one system block).
-//! - [`scope`]: checkpoints, frames and their live counts.
-//! - [`global`]: the `lock_api` wrapper that is the `GlobalAlloc`.
-//! - [`arena`]: the same core over a borrowed buffer, without a lock.
-//! - [`abi`]: the host contract's `alloc` handles and packed `(ptr, len)` values.
-//! - [`stats`]: printable counters.
+//! ## How it stays safe and small
+//! The region is cut into lines of [`LINE_BYTES`]; each line counts the live blocks that overlap
+//! it. Allocation bumps a cursor through a *hole* (a run of free lines); a reset just moves the
+//! cursor back, and the next hole search skips every line something live still overlaps. So a reset
+//! never hands out memory still in use, and memory follows what is live: a block that outlives its
+//! invocation keeps its own lines, nothing more.
 #![no_std]
 #![warn(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    missing_debug_implementations
+)]
 
 // `std` is only needed natively (to reserve the region); wasm flares stay `no_std`.
 #[cfg(all(feature = "std", not(target_arch = "wasm32")))]
 extern crate std;
 
 pub mod abi;
-pub mod arena;
-pub mod bump;
-pub mod global;
-pub mod region;
-pub mod scope;
-pub mod stats;
+mod arena;
+mod bump;
+mod global;
+mod lines;
+mod lock;
+mod region;
+mod scope;
+mod stats;
 
 pub use arena::Arena;
 pub use bump::POISON_BYTE;
-pub use global::{DEFAULT_MAX_BYTES, DefaultLock, GlobalArena};
-pub use region::MIN_ALIGN;
-pub use scope::{Checkpoint, CheckpointError, MAX_FRAMES, Reset};
+pub use global::GlobalArena;
+pub use lines::LINE_BYTES;
+pub use lock::{DefaultLock, NoThreadsLock};
+#[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
+pub use region::SystemRegion;
+#[cfg(target_arch = "wasm32")]
+pub use region::Wasm32Memory;
+pub use region::{
+    DEFAULT_MAX_BYTES, LinearMemory, MIN_ALIGN, PlatformRegion, Region, SliceRegion, WASM_PAGE,
+    WasmRegion,
+};
+pub use scope::{Checkpoint, CheckpointError, Reset};
 pub use stats::Stats;
 
 /// Emits the guest's `alloc` export, routed to `$arena.guest_alloc`, on wasm32; nothing elsewhere.

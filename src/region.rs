@@ -1,45 +1,68 @@
-//! Regions: the contiguous memory a bump core bumps through, and how it grows.
+//! Regions: the contiguous memory a core bumps through, and how it grows.
 //!
-//! Owns where memory comes from: a caller's buffer ([`SliceRegion`]), wasm linear memory grown
-//! with `memory.grow` (`WasmRegion`, wasm32 only), or one block reserved from the system
+//! Owns where memory comes from: a caller's buffer ([`SliceRegion`]), a linear memory grown a page
+//! at a time from the end of the module's static data ([`WasmRegion`], over wasm32's own memory or
+//! any [`LinearMemory`], such as a test's fake one), or one block reserved from the system
 //! allocator ([`SystemRegion`], native with `std`).
 //!
 //! Must never: move a region that already handed out memory (growth is in place or not at all),
-//! hand the same bytes to two regions, shrink, allocate through the global allocator, or panic.
+//! hand the same bytes to two regions, shrink, allocate through the global allocator (the region
+//! is asked for memory with the arena's lock held, and the global allocator may be that arena), or
+//! panic.
 
 use core::marker::PhantomData;
 
 /// Every block is aligned to at least this, and region bases and ends are multiples of it.
 pub const MIN_ALIGN: usize = 8;
 
+/// The default maximum region size: 256 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+
+/// Bytes in a WebAssembly page.
+pub const WASM_PAGE: usize = 65536;
+
 /// A contiguous span of memory that can only grow at its end.
 ///
-/// The core calls [`Region::grow`] when a request does not fit. The region answers with its base
-/// and its new end, in bytes from the base.
+/// The arena calls [`Region::grow`], with its lock held, when it needs more room. The region answers
+/// with its base and its new end, in bytes from the base.
 ///
 /// # Safety
-/// The core hands out pointers into `base..base + end` as soon as a region answers, so an
-/// implementation must guarantee that: the span is memory nobody else uses, valid for reads and
-/// writes for as long as the region lives; `base` is aligned to [`MIN_ALIGN`]; once it has answered,
-/// every later answer has the same `base` and an `end` no smaller than before.
+/// The arena hands out pointers into `base..base + end` as soon as a region answers, and keeps its
+/// own bookkeeping in that span, so an implementation must guarantee that:
+/// - the span is memory nobody else uses, valid for reads and writes, initialised, for as long as
+///   the region lives;
+/// - `base` is aligned to [`MIN_ALIGN`], and `end` is a multiple of it;
+/// - once it has answered, every later answer has the same `base` and an `end` no smaller;
+/// - if [`Region::ZEROED`] is true, bytes of the span never answered before read as zero;
+/// - `grow` never allocates through the global allocator (the arena may *be* the global allocator,
+///   and its lock is held: that would deadlock), never panics, and never calls back into the arena.
 pub unsafe trait Region {
-    /// Makes at least `min_end` bytes available from the base. Returns `(base, end)` with `base`
-    /// aligned to [`MIN_ALIGN`] and `end >= min_end` a multiple of it, or `None` if it cannot.
+    /// Whether memory the region adds reads as zero (wasm's `memory.grow`, fresh system pages), so
+    /// the arena need not clear its bookkeeping there.
+    const ZEROED: bool = false;
+
+    /// Makes at least `min_end` bytes available from the base. Returns `(base, end)` with
+    /// `end >= min_end`, or `None` if it cannot.
     fn grow(&mut self, min_end: usize) -> Option<(*mut u8, usize)>;
 
-    /// False while the region has yet to be given its memory by someone else (a native
-    /// `SystemRegion` before reservation); failures then are not counted, and the owner retries
-    /// after providing the memory.
-    fn is_ready(&self) -> bool {
-        true
-    }
-
-    /// The largest `end` this region would ever answer: its maximum size, reported as
-    /// [`Stats::limit`](crate::Stats::limit). Growth may still stop short of it.
+    /// The largest `end` this region would ever answer: its maximum size. Growth may still stop
+    /// short of it.
     fn limit(&self) -> usize;
 }
 
-/// A region over a caller-provided buffer: fixed, never grows.
+/// A region over a caller's buffer: fixed, never grows.
+///
+/// ```
+/// use flare_arena::{GlobalArena, SliceRegion};
+/// use core::alloc::{GlobalAlloc, Layout};
+///
+/// let mut buffer = vec![0u8; 64 << 10];
+/// let arena: GlobalArena<flare_arena::DefaultLock, SliceRegion<'_>> =
+///     GlobalArena::with_region(SliceRegion::new(&mut buffer));
+/// let block = unsafe { arena.alloc(Layout::new::<[u8; 100]>()) };
+/// assert!(!block.is_null());
+/// ```
+#[derive(Debug)]
 pub struct SliceRegion<'buf> {
     base: *mut u8,
     end: usize,
@@ -50,18 +73,33 @@ impl<'buf> SliceRegion<'buf> {
     /// Uses `buffer` from its first 8-aligned byte to its last whole 8-byte word.
     pub fn new(buffer: &'buf mut [u8]) -> Self {
         let len = buffer.len();
-        let base = buffer.as_mut_ptr();
-        let pad = base.align_offset(MIN_ALIGN).min(len);
+        let pad = buffer.as_mut_ptr().align_offset(MIN_ALIGN).min(len);
+        // SAFETY: the rest of a unique borrow of `len` initialised bytes, held for `'buf`, from its
+        // first 8-aligned byte.
+        unsafe { Self::from_raw_parts(buffer.as_mut_ptr().wrapping_add(pad), len - pad) }
+    }
+
+    /// The same over raw memory, for a `static` arena over a `static` buffer (its last `len % 8`
+    /// bytes are not used).
+    ///
+    /// # Safety
+    /// `ptr` must be aligned to [`MIN_ALIGN`], and `ptr..ptr + len` initialised memory, valid for
+    /// reads and writes for `'buf`, that nothing else uses while the region lives.
+    pub const unsafe fn from_raw_parts(ptr: *mut u8, len: usize) -> Self {
         SliceRegion {
-            base: base.wrapping_add(pad),
-            end: (len - pad) & !(MIN_ALIGN - 1),
+            base: ptr,
+            end: len & !(MIN_ALIGN - 1),
             _buffer: PhantomData,
         }
     }
 }
 
-// SAFETY: the span is the caller's buffer, borrowed mutably for `'buf` (so nobody else uses it and
-// it outlives the region); base and end never change; the base is 8-aligned by construction.
+// SAFETY: the region is a unique borrow of its buffer (a `&mut [u8]` is `Send`).
+unsafe impl Send for SliceRegion<'_> {}
+
+// SAFETY: the span is the caller's buffer, borrowed mutably for `'buf` (so nobody else uses it, it is
+// initialised, and it outlives the region); base and end never change; the base is 8-aligned and the
+// end a multiple of 8 by construction; `grow` only compares.
 unsafe impl Region for SliceRegion<'_> {
     fn grow(&mut self, min_end: usize) -> Option<(*mut u8, usize)> {
         (min_end <= self.end).then_some((self.base, self.end))
@@ -72,15 +110,76 @@ unsafe impl Region for SliceRegion<'_> {
     }
 }
 
-/// Wasm linear memory from `__heap_base` upward, grown with `memory.grow` up to `max_bytes`.
+/// A WebAssembly-style linear memory: pages of [`WASM_PAGE`] bytes from address 0, grown at the end.
 ///
-/// The first `WasmRegion` to grow claims the free space between `__heap_base` and the end of the
-/// initial memory; any other starts at the memory's end at that moment. Growth must stay
-/// contiguous: if something else grew memory since our last growth, the request fails cleanly
-/// (the foreign pages are never touched).
+/// [`Wasm32Memory`] is wasm32's own memory 0. Anything else implementing this (a test's fake memory)
+/// lets [`WasmRegion`]'s growth logic run natively.
+///
+/// # Safety
+/// `at(a)` must be a pointer to address `a` of the memory, valid for reads and writes of every
+/// address below `pages() * WASM_PAGE`; pages are zero when added by `grow`, never removed, and
+/// never moved; `grow(n)` adds `n` pages at the end and returns the size before, or `None` and
+/// changes nothing. `claim_heap` returns `Some` at most once per memory: the first address after
+/// the module's static data, which nothing else uses.
+pub unsafe trait LinearMemory {
+    /// A pointer to address `addr`.
+    fn at(&self, addr: usize) -> *mut u8;
+    /// Current size in pages.
+    fn pages(&self) -> usize;
+    /// Adds `delta` pages; the size before, or `None` if the memory cannot grow.
+    fn grow(&mut self, delta: usize) -> Option<usize>;
+    /// The start of the free space after the module's static data (`__heap_base`), the first time
+    /// it is asked; `None` afterwards (another region has it).
+    fn claim_heap(&mut self) -> Option<usize>;
+}
+
+/// wasm32's memory 0, grown with `memory.grow`.
 #[cfg(target_arch = "wasm32")]
-pub struct WasmRegion {
-    base: usize,
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wasm32Memory;
+
+#[cfg(target_arch = "wasm32")]
+static HEAP_BASE_CLAIMED: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+// SAFETY: linear memory 0 spans `memory_size * 64 KiB` bytes from address 0 (pointers to it come from
+// exposed provenance, which is what wasm addresses are); `memory.grow` adds zeroed pages at the end
+// and never moves or removes any; `__heap_base` is where wasm-ld ends static data and the stack, and
+// the atomic flag hands it out once per module.
+#[cfg(target_arch = "wasm32")]
+unsafe impl LinearMemory for Wasm32Memory {
+    fn at(&self, addr: usize) -> *mut u8 {
+        core::ptr::with_exposed_provenance_mut(addr)
+    }
+    fn pages(&self) -> usize {
+        core::arch::wasm32::memory_size(0)
+    }
+    fn grow(&mut self, delta: usize) -> Option<usize> {
+        let old = core::arch::wasm32::memory_grow(0, delta);
+        (old != usize::MAX).then_some(old)
+    }
+    fn claim_heap(&mut self) -> Option<usize> {
+        unsafe extern "C" {
+            static __heap_base: u8;
+        }
+        let claimed = HEAP_BASE_CLAIMED.swap(true, core::sync::atomic::Ordering::Relaxed);
+        // Taking the address of a linker-defined symbol reads nothing.
+        (!claimed).then(|| (&raw const __heap_base).addr())
+    }
+}
+
+/// A linear memory from the end of the module's static data upward, grown a few pages at a time up
+/// to `max_bytes`: the region of a `GlobalArena` on wasm32.
+///
+/// The first `WasmRegion` of a memory to grow claims the free space between `__heap_base` and the
+/// end of the initial memory; any other starts at the memory's end at that moment. Growth stays
+/// contiguous: if something else grew the memory since our last growth, the request fails cleanly
+/// (the foreign pages are never touched).
+#[derive(Debug)]
+pub struct WasmRegion<M: LinearMemory> {
+    memory: M,
+    /// The region's first address (0 until first use) and its end.
+    start: usize,
     end: usize,
     /// `max_bytes ^ DEFAULT_MAX_BYTES`: zero for the default, so that a default `GlobalArena`
     /// static is all zeroes and lives in `.bss` rather than adding its size to the `.wasm`.
@@ -88,81 +187,79 @@ pub struct WasmRegion {
 }
 
 #[cfg(target_arch = "wasm32")]
-static HEAP_BASE_CLAIMED: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
+impl WasmRegion<Wasm32Memory> {
+    /// A region of wasm32's memory that may grow to `max_bytes` (rounded down to 8).
+    pub const fn new(max_bytes: usize) -> Self {
+        Self::over(Wasm32Memory, max_bytes)
+    }
+}
 
-#[cfg(target_arch = "wasm32")]
-impl WasmRegion {
-    const PAGE: usize = 65536;
+impl<M: LinearMemory> WasmRegion<M> {
     /// Grow in steps of at least this many pages, so a growing request does not pay a
     /// `memory.grow` per page.
     const MIN_GROW_PAGES: usize = 4;
 
-    /// A region that may grow to `max_bytes` (rounded down to 8).
-    pub const fn new(max_bytes: usize) -> Self {
+    /// A region of `memory` that may grow to `max_bytes` (rounded down to 8).
+    pub const fn over(memory: M, max_bytes: usize) -> Self {
         WasmRegion {
-            base: 0,
+            memory,
+            start: 0,
             end: 0,
-            max_bytes_xor_default: (max_bytes & !(MIN_ALIGN - 1)) ^ crate::DEFAULT_MAX_BYTES,
+            max_bytes_xor_default: (max_bytes & !(MIN_ALIGN - 1)) ^ DEFAULT_MAX_BYTES,
         }
     }
 
     fn max_bytes(&self) -> usize {
-        self.max_bytes_xor_default ^ crate::DEFAULT_MAX_BYTES
+        self.max_bytes_xor_default ^ DEFAULT_MAX_BYTES
     }
 
-    fn memory_end() -> usize {
-        core::arch::wasm32::memory_size(0) * Self::PAGE
+    fn memory_end(&self) -> usize {
+        self.memory.pages() * WASM_PAGE
     }
 
     fn claim(&mut self) {
-        unsafe extern "C" {
-            static __heap_base: u8;
-        }
-        let memory_end = Self::memory_end();
-        let claimed = HEAP_BASE_CLAIMED.swap(true, core::sync::atomic::Ordering::Relaxed);
-        let start = if claimed {
-            memory_end
-        } else {
-            // Taking the address of a linker-defined symbol reads nothing.
-            let heap_base = (&raw const __heap_base) as usize;
-            (heap_base + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)
+        let memory_end = self.memory_end();
+        let start = match self.memory.claim_heap() {
+            Some(heap_base) => heap_base.next_multiple_of(MIN_ALIGN),
+            None => memory_end,
         };
-        self.base = start;
-        self.end = memory_end.max(start);
+        // Address 0 is never handed out (0 is the host contract's "none"), even by a fake memory
+        // whose static data is empty.
+        self.start = start.max(MIN_ALIGN);
+        self.end = memory_end.max(self.start);
     }
 }
 
-// SAFETY: the span starts either at `__heap_base` (claimed once per module, see `HEAP_BASE_CLAIMED`;
-// wasm-ld leaves everything from there to the end of memory unused) or at the end of memory at claim
-// time, and only grows over pages that `memory.grow` just added for us, never over foreign ones.
-// Linear memory never shrinks or moves; the base is set once and 8-aligned.
-#[cfg(target_arch = "wasm32")]
-unsafe impl Region for WasmRegion {
+// SAFETY: the span starts either at `__heap_base` (claimed once per memory, see
+// `LinearMemory::claim_heap`; everything from there to the end of memory is unused) or at the end of
+// memory at claim time, and only grows over pages that `grow` just added for us, never over foreign
+// ones; added pages are zero. Linear memory never shrinks or moves; the start is set once and
+// 8-aligned, and the end answered is rounded down to 8. `grow` calls no allocator.
+unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
+    const ZEROED: bool = true;
+
     fn grow(&mut self, min_end: usize) -> Option<(*mut u8, usize)> {
-        if self.base == 0 {
+        if self.start == 0 {
             self.claim();
         }
         let max_bytes = self.max_bytes();
         if min_end > max_bytes {
             return None;
         }
-        let needed_end = self.base.checked_add(min_end)?;
+        let needed_end = self.start.checked_add(min_end)?;
         if needed_end > self.end {
-            if Self::memory_end() != self.end {
+            if self.memory_end() != self.end {
                 return None; // someone else grew memory: our next pages are not ours
             }
-            let max_end = self.base.checked_add(max_bytes)?;
-            let missing = (needed_end - self.end).div_ceil(Self::PAGE);
-            let room = max_end.saturating_sub(self.end) / Self::PAGE;
+            let max_end = self.start.checked_add(max_bytes)?;
+            let missing = (needed_end - self.end).div_ceil(WASM_PAGE);
+            let room = max_end.saturating_sub(self.end) / WASM_PAGE;
             let pages = missing.max(Self::MIN_GROW_PAGES.min(room));
-            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
-                return None;
-            }
-            self.end += pages * Self::PAGE;
+            self.memory.grow(pages)?;
+            self.end += pages * WASM_PAGE;
         }
-        let capacity = (self.end - self.base).min(max_bytes) & !(MIN_ALIGN - 1);
-        Some((core::ptr::with_exposed_provenance_mut(self.base), capacity))
+        let capacity = (self.end - self.start).min(max_bytes) & !(MIN_ALIGN - 1);
+        Some((self.memory.at(self.start), capacity))
     }
 
     fn limit(&self) -> usize {
@@ -172,9 +269,11 @@ unsafe impl Region for WasmRegion {
 
 /// One block of `max_bytes` reserved from the system allocator on first use (native, `std`).
 ///
-/// Reserving is done by `SystemRegion::reserve`, which the global wrapper calls *without* its
-/// lock held; `grow` itself never allocates.
+/// The reservation asks for fresh zeroed memory (`calloc`, which for a large block maps pages the
+/// OS zeroes lazily), so a big maximum costs address space, not resident memory: only the pages the
+/// arena touches become resident.
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
+#[derive(Debug)]
 pub struct SystemRegion {
     base: *mut u8,
     max_bytes: usize,
@@ -182,7 +281,7 @@ pub struct SystemRegion {
 
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 impl SystemRegion {
-    /// A region that will reserve `max_bytes` (rounded down to 8).
+    /// A region that will reserve `max_bytes` (rounded down to 8) when first asked for memory.
     pub const fn new(max_bytes: usize) -> Self {
         SystemRegion {
             base: core::ptr::null_mut(),
@@ -190,67 +289,35 @@ impl SystemRegion {
         }
     }
 
-    pub(crate) fn is_reserved(&self) -> bool {
-        !self.base.is_null()
-    }
-
-    pub(crate) fn max_bytes(&self) -> usize {
-        self.max_bytes
-    }
-
-    pub(crate) fn layout(max_bytes: usize) -> Option<core::alloc::Layout> {
-        core::alloc::Layout::from_size_align(max_bytes.max(MIN_ALIGN), 4096).ok()
-    }
-
-    /// Reserves the block from the system allocator. Returns null on failure.
-    pub(crate) fn reserve(max_bytes: usize) -> *mut u8 {
-        match Self::layout(max_bytes) {
-            // Zeroed, so that every byte of the region is initialized: the host-value readers hand
-            // out `&[u8]` over bytes the host may not have written. Large zeroed blocks come from
-            // fresh pages, so this costs no memset and no resident memory up front.
-            // SAFETY: the layout has a non-zero size; `System` is not the allocator this crate
-            // implements, so this cannot re-enter it.
-            Some(layout) => unsafe {
-                std::alloc::GlobalAlloc::alloc_zeroed(&std::alloc::System, layout)
-            },
-            None => core::ptr::null_mut(),
-        }
-    }
-
-    /// Gives a block from [`SystemRegion::reserve`]`(max_bytes)` back to the system allocator.
-    ///
-    /// # Safety
-    /// `block` came from `reserve(max_bytes)`, is not installed in a region, and is not used again.
-    pub(crate) unsafe fn unreserve(block: *mut u8, max_bytes: usize) {
-        if let (false, Some(layout)) = (block.is_null(), Self::layout(max_bytes)) {
-            // SAFETY: the caller's promise: `block` came from `System` with this very layout
-            // (`reserve` computes it the same way) and is freed once, here.
-            unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, block, layout) };
-        }
-    }
-
-    /// Installs a block from [`SystemRegion::reserve`]; `false` (and nothing changes) if one is
-    /// already installed, in which case the caller gives its block back.
-    pub(crate) fn install(&mut self, block: *mut u8) -> bool {
-        if self.is_reserved() || block.is_null() {
-            return false;
-        }
-        self.base = block;
-        true
+    /// The layout of the reservation. Its alignment stays at 16 or below: std then asks `calloc`,
+    /// which maps large blocks as fresh zero pages; a larger alignment would make it
+    /// `posix_memalign` plus a `memset` of the whole block (every page resident at once).
+    fn layout(&self) -> Option<core::alloc::Layout> {
+        core::alloc::Layout::from_size_align(self.max_bytes.max(MIN_ALIGN), 16).ok()
     }
 }
 
-// SAFETY: the span is one block reserved from `System` that this region owns alone and frees only
-// when it is dropped; it is answered only once installed, with a
-// fixed base (4096-aligned) and a fixed end (`max_bytes`, the size it was reserved with).
+// SAFETY: the region owns its block alone (the raw pointer is not shared with anything).
+#[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
+unsafe impl Send for SystemRegion {}
+
+// SAFETY: the span is one block reserved from `System` on the first `grow`, owned by this region
+// alone and freed only when it is dropped; it is zeroed (`alloc_zeroed`) and 16-aligned; its base and
+// end (`max_bytes`, the size it was reserved with, a multiple of 8) never change. `System` is not the
+// allocator this crate implements, so reserving from it with the arena's lock held cannot re-enter
+// the arena.
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 unsafe impl Region for SystemRegion {
-    fn grow(&mut self, min_end: usize) -> Option<(*mut u8, usize)> {
-        (self.is_reserved() && min_end <= self.max_bytes).then_some((self.base, self.max_bytes))
-    }
+    const ZEROED: bool = true;
 
-    fn is_ready(&self) -> bool {
-        self.is_reserved()
+    fn grow(&mut self, min_end: usize) -> Option<(*mut u8, usize)> {
+        if self.base.is_null() {
+            let layout = self.layout()?;
+            // SAFETY: the layout has a non-zero size; `System` is not this allocator.
+            self.base =
+                unsafe { std::alloc::GlobalAlloc::alloc_zeroed(&std::alloc::System, layout) };
+        }
+        (!self.base.is_null() && min_end <= self.max_bytes).then_some((self.base, self.max_bytes))
     }
 
     fn limit(&self) -> usize {
@@ -261,40 +328,21 @@ unsafe impl Region for SystemRegion {
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 impl Drop for SystemRegion {
     fn drop(&mut self) {
-        // SAFETY: `base` is null or the block installed from `reserve(self.max_bytes)`; the region
-        // is going away, so nothing uses it again.
-        unsafe { Self::unreserve(self.base, self.max_bytes) };
+        if let (false, Some(layout)) = (self.base.is_null(), self.layout()) {
+            // SAFETY: `base` came from `System.alloc_zeroed` with this very layout and is freed once,
+            // here, as the region goes away.
+            unsafe { std::alloc::GlobalAlloc::dealloc(&std::alloc::System, self.base, layout) };
+        }
     }
 }
 
 /// The region a `GlobalArena` uses on this target.
 #[cfg(target_arch = "wasm32")]
-pub type PlatformRegion = WasmRegion;
+pub type PlatformRegion = WasmRegion<Wasm32Memory>;
 /// The region a `GlobalArena` uses on this target.
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 pub type PlatformRegion = SystemRegion;
-
-/// Without `std` on a native target there is nowhere to reserve from: every request fails.
+/// Without `std` on a native target there is nowhere to reserve from: give a `GlobalArena` memory
+/// with [`GlobalArena::with_region`](crate::GlobalArena::with_region) and a [`SliceRegion`].
 #[cfg(all(not(target_arch = "wasm32"), not(feature = "std")))]
-pub struct NoRegion;
-#[cfg(all(not(target_arch = "wasm32"), not(feature = "std")))]
-impl NoRegion {
-    /// `max_bytes` is ignored: this region never has memory.
-    pub const fn new(_max_bytes: usize) -> Self {
-        NoRegion
-    }
-}
-// SAFETY: it never answers.
-#[cfg(all(not(target_arch = "wasm32"), not(feature = "std")))]
-unsafe impl Region for NoRegion {
-    fn grow(&mut self, _min_end: usize) -> Option<(*mut u8, usize)> {
-        None
-    }
-
-    fn limit(&self) -> usize {
-        0
-    }
-}
-/// The region a `GlobalArena` uses on this target.
-#[cfg(all(not(target_arch = "wasm32"), not(feature = "std")))]
-pub type PlatformRegion = NoRegion;
+pub type PlatformRegion = SliceRegion<'static>;

@@ -1,50 +1,30 @@
-//! Scopes: the stack of checkpoint frames and the live count each one carries.
+//! Scopes: checkpoints, what a reset reports, and the one implementation of `scope` that both
+//! arenas use.
 //!
-//! Owns the bookkeeping that makes a reset *checked*: every frame covers the address range from its
-//! `start` up to the next frame's start (the innermost one up to the bump pointer) and counts the
-//! counted blocks still live in that range. A reset to a checkpoint may reclaim its range only when
-//! the frames from that checkpoint upward all count zero.
+//! A checkpoint is a position of the cursor in one invocation of one arena. Resetting to it rewinds
+//! the cursor there, so whatever was freed since is reused; blocks still live stay where they are
+//! and are skipped (the core's line counts see to it), so no reset ever has to *keep* a range, and
+//! none can hand out live memory. Checkpoints of another arena, or of an earlier invocation, are
+//! refused: a clear panic in debug builds, [`Reset::Refused`] (and no change) in release builds.
 //!
-//! Frame 0 is the init frame (everything allocated before the first invocation, and everything a
-//! reset had to keep); it is never reclaimed once an invocation has started (the first invocation
-//! reclaims it only if nothing in it is live). Frame 1, once the first invocation starts, is the
-//! invocation frame. User checkpoints stack above it.
-//!
-//! Must never: touch memory, allocate, panic (it runs with the allocator's lock held; it does not
-//! even index with `[]`, so no panic path is linked into a flare), or trust a [`Checkpoint`] it did
-//! not validate.
-
-/// How many frames can be open at once: init, invocation, and 30 nested user scopes.
-pub const MAX_FRAMES: usize = 32;
-
-/// One open scope: where its range starts and how many counted blocks in it are live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Frame {
-    pub(crate) start: usize,
-    pub(crate) live: usize,
-    pub(crate) generation: u32,
-}
-
-impl Frame {
-    const fn at(start: usize, generation: u32) -> Self {
-        Frame {
-            start,
-            live: 0,
-            generation,
-        }
-    }
-}
+//! Must never: touch memory, or panic while an arena's lock is held (the wrappers call
+//! [`report`] after unlocking).
+#![forbid(unsafe_code)]
 
 /// A position in an arena to come back to with `reset_to`.
 ///
-/// Obtained from `checkpoint()`. It stays valid, and can be reset to any number of times, until a
-/// reset to an *earlier* checkpoint (or the next invocation) closes it; after that, resetting to it
-/// is refused with [`CheckpointError::Stale`] (and panics in debug builds).
+/// Obtained from `checkpoint()`; valid, any number of times, until the arena's next invocation
+/// starts (see `reset`). Resetting to it afterwards, or on another arena, is refused with
+/// [`CheckpointError`] (and panics in debug builds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a checkpoint does nothing until an arena is reset to it"]
 pub struct Checkpoint {
     pub(crate) owner: usize,
-    pub(crate) depth: u32,
-    pub(crate) generation: u32,
+    pub(crate) invocation: u32,
+    /// The cursor when it was taken.
+    pub(crate) offset: usize,
+    /// The bytes the arena had handed out then (for the reset's report).
+    pub(crate) bumped: u64,
 }
 
 /// Why a checkpoint was refused. A refused reset changes nothing.
@@ -52,48 +32,52 @@ pub struct Checkpoint {
 pub enum CheckpointError {
     /// The checkpoint was taken on another arena.
     ForeignArena,
-    /// The checkpoint was closed by an earlier reset (or by the start of a new invocation).
+    /// The checkpoint was taken in an earlier invocation (before the last `reset`).
     Stale,
-    /// `checkpoint()` was called with all [`MAX_FRAMES`] frames open; this checkpoint never opened.
-    TooDeep,
 }
 
 impl core::fmt::Display for CheckpointError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
             CheckpointError::ForeignArena => "checkpoint belongs to another arena",
-            CheckpointError::Stale => {
-                "checkpoint is stale: an earlier reset or a new invocation already closed it"
-            }
-            CheckpointError::TooDeep => "checkpoint was never opened: scopes nested too deep",
+            CheckpointError::Stale => "checkpoint is stale: it was taken before the last reset()",
         })
     }
 }
 
 /// What a reset did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a reset reports what it reclaimed and what is still live"]
 pub enum Reset {
-    /// Nothing allocated since the checkpoint was live: `bytes` were given back to the arena.
-    Reclaimed {
-        /// Bytes between the checkpoint and the bump pointer before the reset.
-        bytes: usize,
-    },
-    /// `live` blocks allocated since the checkpoint are still in use, so its `bytes` were kept:
-    /// they joined the enclosing scope and the checkpoint now starts above them.
-    Kept {
-        /// Counted blocks allocated since the checkpoint and not yet freed.
+    /// The cursor went back: memory handed out since the checkpoint (or, for `reset`, since the
+    /// last invocation began, host buffers included) is reusable, but for the lines that live
+    /// blocks still overlap; those stay where they are.
+    Rewound {
+        /// Bytes handed out since the checkpoint (blocks, host buffers, alignment padding; a block
+        /// freed while it was the last one counts once): what this reset reclaims, but for what
+        /// `live` still holds.
+        allocated: usize,
+        /// Bytes that live blocks still hold in the whole arena: the lines they overlap.
         live: usize,
-        /// Bytes between the checkpoint and the bump pointer, now part of the enclosing scope.
-        bytes: usize,
+        /// Counted blocks still live in the whole arena.
+        live_blocks: usize,
     },
     /// The checkpoint was not valid for this arena; nothing changed.
     Refused(CheckpointError),
 }
 
 impl Reset {
-    /// True when the reset gave memory back.
-    pub fn reclaimed(&self) -> bool {
-        matches!(self, Reset::Reclaimed { .. })
+    /// Bytes handed out since the checkpoint (0 if refused).
+    pub fn allocated(&self) -> usize {
+        match *self {
+            Reset::Rewound { allocated, .. } => allocated,
+            Reset::Refused(_) => 0,
+        }
+    }
+
+    /// Whether the checkpoint was refused.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Reset::Refused(_))
     }
 }
 
@@ -114,191 +98,32 @@ fn refused(error: CheckpointError) {
     let _ = error;
 }
 
-/// The frame stack. The innermost frame lives apart in `current` because every allocation touches it.
-pub(crate) struct Frames {
-    current: Frame,
-    below: [Frame; MAX_FRAMES - 1],
-    /// Index of `current`: 0 = init, 1 = invocation, 2.. = user scopes.
-    depth: usize,
-    next_generation: u32,
-    invocation_started: bool,
+/// An arena as a scope sees it: both [`GlobalArena`](crate::GlobalArena) (through `&`) and
+/// [`Arena`](crate::Arena) (through `&mut`) implement it, so they share [`ScopeGuard`].
+pub(crate) trait Rewind {
+    /// A checkpoint at the cursor.
+    fn mark(&mut self) -> Checkpoint;
+    /// Resets to `cp` without reporting a refusal: a scope whose checkpoint went stale (the body
+    /// started a new invocation) just ends.
+    fn rewind_quietly(&mut self, cp: Checkpoint);
 }
 
-impl Frames {
-    /// A stack holding only the init frame, which covers everything from offset 0.
-    pub(crate) const fn new() -> Self {
-        Frames {
-            current: Frame::at(0, 0),
-            below: [Frame::at(0, 0); MAX_FRAMES - 1],
-            depth: 0,
-            next_generation: 0,
-            invocation_started: false,
-        }
-    }
+/// Resets to its checkpoint when dropped, so a scope ends the same way whether its body returns or
+/// unwinds.
+pub(crate) struct ScopeGuard<A: Rewind> {
+    pub(crate) arena: A,
+    cp: Checkpoint,
+}
 
-    #[inline(always)]
-    pub(crate) fn current_start(&self) -> usize {
-        self.current.start
+impl<A: Rewind> ScopeGuard<A> {
+    pub(crate) fn new(mut arena: A) -> Self {
+        let cp = arena.mark();
+        ScopeGuard { arena, cp }
     }
+}
 
-    #[inline(always)]
-    pub(crate) fn count_alloc(&mut self) {
-        self.current.live = self.current.live.wrapping_add(1);
-    }
-
-    /// A counted block at `offset` was freed: take it off the frame its address lies in. Returns
-    /// whether that is the innermost frame.
-    ///
-    /// Counts wrap (one instruction on the free path). A double free is undefined behaviour of the
-    /// caller under `GlobalAlloc`'s contract and can unbalance any count; frees of pointers outside
-    /// the used region are filtered out before they get here.
-    #[inline(always)]
-    pub(crate) fn count_free_in_current(&mut self, offset: usize) -> bool {
-        if offset >= self.current.start {
-            self.current.live = self.current.live.wrapping_sub(1);
-            true
-        } else {
-            self.count_free_below(offset);
-            false
-        }
-    }
-
-    #[cold]
-    fn count_free_below(&mut self, offset: usize) {
-        // Frame 0 starts at offset 0, so the search always finds a frame for an offset inside
-        // the region.
-        for frame in self.below.iter_mut().take(self.depth).rev() {
-            if offset >= frame.start {
-                frame.live = frame.live.wrapping_sub(1);
-                return;
-            }
-        }
-    }
-
-    pub(crate) fn depth(&self) -> usize {
-        self.depth
-    }
-
-    pub(crate) fn total_live(&self) -> usize {
-        self.live_from(0)
-    }
-
-    fn frame(&self, index: usize) -> Option<&Frame> {
-        if index == self.depth {
-            Some(&self.current)
-        } else {
-            self.below.get(index).filter(|_| index < self.depth)
-        }
-    }
-
-    fn live_from(&self, index: usize) -> usize {
-        let below = self.below.get(index..self.depth).unwrap_or(&[]);
-        below
-            .iter()
-            .fold(self.current.live, |sum, f| sum.saturating_add(f.live))
-    }
-
-    /// Opens a frame starting at `top`. `None` when all frames are in use.
-    pub(crate) fn push(&mut self, top: usize, owner: usize) -> Option<Checkpoint> {
-        let slot = self.below.get_mut(self.depth)?;
-        *slot = self.current;
-        self.depth += 1;
-        let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1);
-        self.current = Frame::at(top, generation);
-        Some(Checkpoint {
-            owner,
-            depth: self.depth as u32,
-            generation,
-        })
-    }
-
-    /// The invocation frame's checkpoint, start and live count (from it upward); `None` before the
-    /// first invocation. It needs no validation: it is always open once invocations have started.
-    pub(crate) fn invocation_frame(&self, owner: usize) -> Option<(Checkpoint, usize, usize)> {
-        let frame = self.frame(1).filter(|_| self.invocation_started)?;
-        let cp = Checkpoint {
-            owner,
-            depth: 1,
-            generation: frame.generation,
-        };
-        Some((cp, frame.start, self.live_from(1)))
-    }
-
-    /// Starts the first invocation: everything so far (init, and any scopes opened during init)
-    /// becomes the init frame, which is never reclaimed, and the invocation frame opens at `top`;
-    /// or, when nothing in init is live, at 0, and the caller reclaims everything. Returns where
-    /// the invocation frame starts.
-    pub(crate) fn start_first_invocation(&mut self, top: usize, owner: usize) -> usize {
-        let live = self.live_from(0);
-        let start = if live == 0 { 0 } else { top };
-        self.depth = 0;
-        self.current = Frame {
-            start: 0,
-            live,
-            generation: 0,
-        };
-        self.invocation_started = true;
-        // `depth` is 0, so the push always finds a slot.
-        let _ = self.push(start, owner);
-        start
-    }
-
-    /// Checks that `cp` names a frame open right now on this arena; returns its start and the
-    /// number of live blocks from it upward.
-    pub(crate) fn validate(
-        &self,
-        cp: Checkpoint,
-        owner: usize,
-    ) -> Result<(usize, usize), CheckpointError> {
-        if cp.owner != owner {
-            return Err(CheckpointError::ForeignArena);
-        }
-        if cp.depth == 0 || cp.depth as usize >= MAX_FRAMES {
-            return Err(CheckpointError::TooDeep);
-        }
-        let index = cp.depth as usize;
-        match self.frame(index) {
-            Some(frame) if frame.generation == cp.generation => {
-                Ok((frame.start, self.live_from(index)))
-            }
-            _ => Err(CheckpointError::Stale),
-        }
-    }
-
-    /// Closes every frame above `cp` and empties `cp`'s own: its range was reclaimed.
-    /// `cp` must have passed [`Frames::validate`].
-    pub(crate) fn truncate_to(&mut self, cp: Checkpoint) {
-        let index = cp.depth as usize;
-        if let Some(&frame) = self.below.get(index).filter(|_| index < self.depth) {
-            self.current = frame;
-            self.depth = index;
-        }
-        self.current.live = 0;
-    }
-
-    /// Closes every frame above `cp` and moves the live counts of `cp`'s frame and those above it
-    /// into the enclosing frame, which now covers their blocks; `cp`'s frame reopens, empty, at `top`.
-    /// `cp` must have passed [`Frames::validate`].
-    pub(crate) fn keep(&mut self, cp: Checkpoint, top: usize) {
-        let index = cp.depth as usize;
-        let live = self.live_from(index);
-        if let Some(enclosing) = self.below.get_mut(index.wrapping_sub(1)) {
-            enclosing.live = enclosing.live.saturating_add(live);
-            self.depth = index;
-            self.current = Frame::at(top, cp.generation);
-        }
-    }
-
-    /// Closes `cp`'s frame, which a reset has just emptied; its range returns to the enclosing frame.
-    pub(crate) fn pop(&mut self, cp: Checkpoint) {
-        let index = cp.depth as usize;
-        let open = index == self.depth && self.current.generation == cp.generation;
-        if let Some(&enclosing) = self.below.get(index.wrapping_sub(1)).filter(|_| open) {
-            let live = self.current.live;
-            self.depth = index - 1;
-            self.current = enclosing;
-            self.current.live = self.current.live.saturating_add(live);
-        }
+impl<A: Rewind> Drop for ScopeGuard<A> {
+    fn drop(&mut self) {
+        self.arena.rewind_quietly(self.cp);
     }
 }

@@ -1,45 +1,47 @@
 //! Stats: a plain snapshot of what an arena did, cheap to take and easy to print.
 //!
 //! Owns the [`Stats`] type and its formatting. Must never: hold a reference into an arena, or be
-//! updated on the allocation fast path (the core derives what it can when asked).
+//! updated on the allocation fast path beyond the live counts (the core derives the rest when asked).
+#![forbid(unsafe_code)]
 
 use core::fmt;
 
-/// Counters of an arena at one moment. Byte figures exclude the arena's reserved first word.
+/// Counters of an arena at one moment.
 ///
 /// ```
-/// let mut buffer = [0u8; 1024];
+/// let mut buffer = [0u8; 4096];
 /// let mut arena = flare_arena::Arena::new(&mut buffer);
 /// let block = arena.alloc(core::alloc::Layout::new::<u64>());
 /// assert!(!block.is_null());
 /// let stats = arena.stats();
-/// assert_eq!((stats.used, stats.live), (8, 1));
+/// assert_eq!((stats.live_blocks, stats.live_lines), (1, 1));
 /// println!("{stats}");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Bytes the region can hand out without growing.
+    /// Bytes the region can hand out without growing (its lines; the line table is not counted).
     pub capacity: usize,
-    /// The most `used` can ever reach: the arena's maximum size. `limit - used` is what a request
-    /// can still get (growth may stop short of it if the system, or on wasm another user of
-    /// `memory.grow`, takes the memory first).
+    /// The most `capacity` can ever reach: the arena's maximum size. Growth may stop short of it if
+    /// the system, or on wasm another user of `memory.grow`, takes the memory first.
     pub limit: usize,
-    /// Bytes from the start of the region to the bump pointer.
-    pub used: usize,
-    /// The most `used` has ever been.
-    pub high_water: usize,
-    /// Counted allocations (through `GlobalAlloc` or `Arena::alloc`) not yet freed.
-    /// Host buffers from `guest_alloc` are transient and never counted.
-    pub live: usize,
-    /// Open frames above init: 1 during an invocation, plus one per open scope.
-    pub depth: usize,
-    /// Resets performed (checked, unchecked, and the start of every invocation).
+    /// The highest offset ever handed out: how much of the region has been touched.
+    pub peak: usize,
+    /// Counted allocations (through `GlobalAlloc` or `Arena::alloc`) not yet freed. Host buffers
+    /// from the `alloc` export are transient and never counted.
+    pub live_blocks: usize,
+    /// Lines that a live block overlaps: the memory live blocks really hold, in
+    /// [`LINE_BYTES`](crate::LINE_BYTES) units.
+    pub live_lines: usize,
+    /// Lines handed out again after they had been used and freed: reuse at work.
+    pub lines_recycled: u64,
+    /// Bytes handed out since the arena was made (blocks, host buffers, alignment padding; a block
+    /// freed while it was the last one and handed out again counts once).
+    pub allocated: u64,
+    /// Resets performed (`reset_to`, scope ends, and the start of every invocation).
     pub resets: u64,
-    /// Resets that kept their memory because something allocated since the checkpoint was live.
-    pub kept: u64,
     /// Requests refused: exhaustion, overflow, bad sizes or alignments.
     pub failed: u64,
-    /// Resets refused because their checkpoint was foreign, stale or never opened.
+    /// Resets refused because their checkpoint was foreign or stale.
     pub refused: u64,
 }
 
@@ -47,15 +49,15 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "capacity {} B of {} B, used {} B, high water {} B, live {}, depth {}, resets {} (kept {}), failed {}, refused {}",
+            "capacity {} B of {} B, peak {} B, live {} blocks in {} lines, {} lines recycled, {} B allocated, resets {}, failed {}, refused {}",
             self.capacity,
             self.limit,
-            self.used,
-            self.high_water,
-            self.live,
-            self.depth,
+            self.peak,
+            self.live_blocks,
+            self.live_lines,
+            self.lines_recycled,
+            self.allocated,
             self.resets,
-            self.kept,
             self.failed,
             self.refused
         )

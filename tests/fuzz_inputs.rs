@@ -1,18 +1,12 @@
 //! Replays the fuzzers' checked-in inputs through the very code the fuzz targets run
-//! (`support/fuzzing.rs`): the seed corpus in `fuzz/corpus/<target>/` and every input that once
+//! (`tests/support/fuzzing.rs`): the seed corpus in `fuzz/corpus/<target>/` and every input that once
 //! made a target fail, kept in `fuzz/regressions/<target>/`. A failure here names the file; replay
 //! it under the fuzzer with `cargo +nightly-2026-05-20 fuzz run <target> <file>`.
 #![cfg(not(miri))] // reads files; Miri runs the same interpreter from `tests/model.rs`
 
-mod support {
-    pub mod abi_model;
-    pub mod fuzzing;
-    pub mod model;
-}
-
+use flare_arena_testkit::fuzzing;
+use flare_arena_testkit::model::Misuse;
 use std::path::{Path, PathBuf};
-use support::fuzzing;
-use support::model::Misuse;
 
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

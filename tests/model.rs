@@ -1,16 +1,13 @@
 //! Property tests: thousands of seeded random operation sequences, checked after every step
-//! against the reference model in `support/model.rs`, on the standalone `Arena`, on a
-//! `GlobalArena` through `GlobalAlloc`, and on the host ABI readers. Deterministic, so a failure
+//! against the reference model (`tests/support/model.rs`), on the standalone `Arena`, on a
+//! `GlobalArena` through `GlobalAlloc` (over the system region, and over a fake linear memory that
+//! grows, so the line table moves), and on the host ABI readers. Deterministic, so a failure
 //! replays; Miri runs a few of each (`tests/miri`).
 
-mod support {
-    pub mod abi_model;
-    pub mod model;
-}
-
 use flare_arena::{Arena, GlobalArena};
-use support::abi_model::run_abi;
-use support::model::{Global, Misuse, Model, Rng, run_ops};
+use flare_arena_testkit::abi_model::run_abi;
+use flare_arena_testkit::fuzzing::{growable_memory, on_fake_memory};
+use flare_arena_testkit::model::{Global, Misuse, Model, Rng, run_ops};
 
 /// How many sequences of how many operations: far fewer under Miri, where each step is slow.
 fn plan(seeds: u64, ops: u64) -> (u64, u64) {
@@ -33,7 +30,21 @@ fn on_a_global_arena(seed: u64, ops: u64, max_bytes: usize) -> Model {
     let arena = Box::new(GlobalArena::with_max_bytes(max_bytes));
     let mut model = Model::new(Misuse::of_this_build());
     run_ops(
-        &mut Global(&arena),
+        &mut Global(&*arena),
+        &mut model,
+        &mut Rng(seed | 1),
+        0,
+        &mut { ops },
+    );
+    model
+}
+
+fn on_a_growing_region(seed: u64, ops: u64, max_bytes: usize) -> Model {
+    let memory = growable_memory(max_bytes);
+    let arena = on_fake_memory(&memory, max_bytes);
+    let mut model = Model::new(Misuse::of_this_build());
+    run_ops(
+        &mut Global(&*arena),
         &mut model,
         &mut Rng(seed | 1),
         0,
@@ -79,7 +90,7 @@ fn random_sequences_on_an_arena_match_the_model() {
 #[test]
 fn random_sequences_under_memory_pressure_match_the_model() {
     run_sequences(1000, 600, |seed, ops| {
-        on_an_arena(0xD1B5_4A32_D192_ED03 ^ seed, ops, 80)
+        on_an_arena(0xD1B5_4A32_D192_ED03 ^ seed, ops, 160)
     });
 }
 
@@ -88,6 +99,14 @@ fn random_sequences_through_global_alloc_match_the_model() {
     run_sequences(1000, 600, |seed, ops| {
         let max_bytes = [600, 1 << 16][seed as usize % 2];
         on_a_global_arena(0xA076_1D64_78BD_642F ^ seed, ops, max_bytes)
+    });
+}
+
+#[test]
+fn random_sequences_on_a_growing_linear_memory_match_the_model() {
+    run_sequences(600, 600, |seed, ops| {
+        let max_bytes = [3000, 300_000, 3 << 20][seed as usize % 3];
+        on_a_growing_region(0x8BB8_4B93_962E_ACC9 ^ seed, ops, max_bytes)
     });
 }
 

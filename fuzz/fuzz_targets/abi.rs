@@ -3,14 +3,7 @@
 //! when the bytes lie in the used part of the arena, and never panics.
 #![no_main]
 
-#[path = "../../tests/support"]
-mod support {
-    pub mod abi_model;
-    pub mod fuzzing;
-    pub mod model;
-}
-
 use libfuzzer_sys::fuzz_target;
-use support::fuzzing;
+use flare_arena_testkit::fuzzing;
 
 fuzz_target!(|data: &[u8]| fuzzing::abi(data));

@@ -5,14 +5,7 @@
 //! missing refusals and wrong stats all panic.
 #![no_main]
 
-#[path = "../../tests/support"]
-mod support {
-    pub mod abi_model;
-    pub mod fuzzing;
-    pub mod model;
-}
-
 use libfuzzer_sys::fuzz_target;
-use support::{fuzzing, model::Misuse};
+use flare_arena_testkit::{fuzzing, model::Misuse};
 
 fuzz_target!(|data: &[u8]| fuzzing::arena_ops(data, Misuse::under_a_fuzzer()));

@@ -1,19 +1,29 @@
 //! The host ABI under arbitrary values: host buffers from `alloc`, arguments passed with
 //! `host_arg`, and every reader (`packed_bytes`, `packed_str`, `handle_bytes`) fed packed values
 //! and handles from the exact to the absurd. A reader answers `Some` exactly when the bytes lie in
-//! the used part of the arena, at the address the handle names; otherwise `None`, never a panic.
-//! What was written through a handle reads back unchanged until the next reset.
-#![allow(dead_code)]
+//! the part of the arena handed out so far, at the address the handle names; otherwise `None`,
+//! never a panic. What was written through a handle reads back unchanged until the next
+//! invocation, and a host `alloc` is refused only when the rest of the region cannot hold it.
 
-use super::model::{Choices, Global, base_of};
-use flare_arena::GlobalArena;
+use crate::model::{Choices, Global, base_of};
 use flare_arena::abi::{decode_ptr_len, encode_ptr_len};
+use flare_arena::{GlobalArena, LINE_BYTES};
 
 /// Where the `len` bytes behind `handle` must be, if a reader may hand them out.
 fn expected_addr(arena: &GlobalArena, handle: u32, len: usize) -> Option<usize> {
     let base = base_of(&mut Global(arena))?;
     let offset = (handle as usize).checked_sub(8)?;
-    (offset.checked_add(len)? <= arena.stats().used).then_some(base + offset)
+    (offset.checked_add(len)? <= arena.stats().peak).then_some(base + offset)
+}
+
+/// Whether `len` more bytes can be refused: only when they do not fit between the line after this
+/// invocation's last host value and the arena's limit.
+fn may_refuse(arena: &GlobalArena, known: &[(i32, Vec<u8>)], len: usize) -> bool {
+    let host_end = known
+        .iter()
+        .map(|(handle, content)| *handle as usize - 8 + content.len().next_multiple_of(8).max(8));
+    let floor = host_end.max().unwrap_or(0).next_multiple_of(LINE_BYTES);
+    len == 0 || len.next_multiple_of(8) > arena.stats().limit.saturating_sub(floor)
 }
 
 fn check_packed(arena: &GlobalArena, packed: i64, known: &[(i32, Vec<u8>)]) {
@@ -58,7 +68,7 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
         if rng.exhausted() {
             break;
         }
-        let used = arena.stats().used as u64;
+        let used = arena.stats().peak as u64;
         match rng.below(12) {
             0..=2 => {
                 let len = match rng.below(8) {
@@ -80,7 +90,10 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
                     target.copy_from_slice(&content);
                     known.push((handle, content));
                 } else {
-                    assert!(len <= 0 || len as u64 + used > arena.stats().limit as u64 - 7);
+                    assert!(
+                        len <= 0 || may_refuse(arena, &known, len as usize),
+                        "alloc({len}) refused"
+                    );
                 }
             }
             3 => {
@@ -89,8 +102,9 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
                 if ptr == 0 {
                     assert_eq!(len, 0);
                     assert!(
-                        data.is_empty()
-                            || data.len() as u64 + used > arena.stats().limit as u64 - 7
+                        may_refuse(arena, &known, data.len()),
+                        "host_arg of {} B",
+                        data.len()
                     );
                 } else {
                     assert_eq!(len as usize, data.len());
@@ -144,8 +158,8 @@ pub fn run_abi(arena: &GlobalArena, rng: &mut impl Choices, budget: u64) {
                 assert_eq!(encode_ptr_len(ptr, len), packed);
             }
             _ => {
-                assert!(!matches!(arena.reset(), flare_arena::Reset::Refused(_)));
-                known.clear(); // host values expire at the next reset
+                assert!(!arena.reset().is_refused());
+                known.clear(); // host values expire at the next invocation
             }
         }
         for (handle, content) in &known {

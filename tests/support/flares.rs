@@ -1,8 +1,8 @@
 //! Guest flares for the runtime tests: each variant built for wasm32 and compiled by wasmtime once
 //! per test binary, then instantiated fresh for each test.
 
-use super::guests;
-use super::host::{self, Flare, Request};
+use crate::guests;
+use crate::host::{self, Flare, Request};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use wasmtime::{Engine, Module};

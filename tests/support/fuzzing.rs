@@ -1,12 +1,13 @@
 //! The bodies of the fuzz targets in `fuzz/`, here so that `cargo test` replays the checked-in
 //! corpus and every kept crash input through exactly the code the fuzzer runs
 //! (`tests/fuzz_inputs.rs`). The fuzzer's bytes become decisions through `arbitrary`.
-#![allow(dead_code)]
 
-use super::abi_model::run_abi;
-use super::model::{Choices, Global, Misuse, Model, run_ops};
+use crate::abi_model::run_abi;
+use crate::fake_memory::FakeMemory;
+use crate::model::{Choices, Global, Misuse, Model, run_ops};
 use arbitrary::Unstructured;
-use flare_arena::{Arena, GlobalArena};
+use flare_arena::{Arena, WASM_PAGE};
+use flare_arena::{DefaultLock, GlobalArena, WasmRegion};
 
 impl Choices for Unstructured<'_> {
     fn below(&mut self, n: u64) -> u64 {
@@ -34,13 +35,37 @@ pub fn arena_ops(data: &[u8], misuse: Misuse) {
     run_ops(&mut arena, &mut model, &mut input, 0, &mut 4000);
 }
 
-/// The same sequences through `GlobalAlloc` on a `GlobalArena` (lock, lazy reservation and all).
+/// The same sequences through `GlobalAlloc` on a `GlobalArena` (lock, lazy reservation and all),
+/// over the system region or over a fake linear memory that grows a few pages at a time (so the
+/// line table moves as the region grows).
 pub fn global_alloc(data: &[u8], misuse: Misuse) {
     let mut input = Unstructured::new(data);
-    let max_bytes = [512usize, 4800, 1 << 16, 1 << 18][input.choose_index(4).unwrap_or(0)];
-    let arena = Box::new(GlobalArena::with_max_bytes(max_bytes));
+    let max_bytes = [512usize, 4800, 1 << 16, 1 << 18, 3 << 20][input.choose_index(5).unwrap_or(0)];
     let mut model = Model::new(misuse);
-    run_ops(&mut Global(&arena), &mut model, &mut input, 0, &mut 4000);
+    if input.arbitrary().unwrap_or(false) {
+        let arena = Box::new(GlobalArena::with_max_bytes(max_bytes));
+        run_ops(&mut Global(&*arena), &mut model, &mut input, 0, &mut 4000);
+    } else {
+        let memory = growable_memory(max_bytes);
+        let arena = on_fake_memory(&memory, max_bytes);
+        run_ops(&mut Global(&*arena), &mut model, &mut input, 0, &mut 4000);
+    }
+}
+
+/// A fake linear memory with room for a region of `max_bytes` after 1000 bytes of "static data",
+/// starting with one page.
+pub fn growable_memory(max_bytes: usize) -> FakeMemory {
+    FakeMemory::new(1, (1000 + max_bytes).div_ceil(WASM_PAGE) + 1, 1000)
+}
+
+/// A `GlobalArena` over `memory`, as a flare's is over wasm32's memory.
+pub fn on_fake_memory(
+    memory: &FakeMemory,
+    max_bytes: usize,
+) -> Box<GlobalArena<DefaultLock, WasmRegion<&FakeMemory>>> {
+    Box::new(GlobalArena::with_region(WasmRegion::over(
+        memory, max_bytes,
+    )))
 }
 
 /// Packing and the host-value readers with arbitrary values.

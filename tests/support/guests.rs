@@ -11,8 +11,10 @@ pub const TARGET: &str = "wasm32-unknown-unknown";
 /// Guests are built one at a time within a process; cargo's own lock covers other processes.
 static BUILDING: Mutex<()> = Mutex::new(());
 
+/// The repository's root (this crate lives in `tests/support`).
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.join("../..").canonicalize().unwrap_or(here)
 }
 
 pub fn target_dir() -> PathBuf {
@@ -105,4 +107,22 @@ pub fn try_build(package: &str, feature: &str, profile: &str) -> Result<PathBuf,
 /// Size of a file in bytes.
 pub fn size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Every allocator a guest can be built on: (cargo feature of the guests, name in reports).
+/// The benches, the demo and the tests take their lists from here.
+pub const ALLOCATORS: [(&str, &str); 5] = [
+    ("arena", "flare-arena"),
+    ("dlmalloc", "dlmalloc (Rust default)"),
+    ("talc", "talc"),
+    ("lol-free", "lol_alloc FreeList"),
+    ("lol-leak", "lol_alloc Leaking"),
+];
+
+/// The report name of an allocator feature.
+pub fn allocator_name(feature: &str) -> &'static str {
+    ALLOCATORS
+        .iter()
+        .find(|(f, _)| *f == feature)
+        .map_or("?", |(_, name)| name)
 }

@@ -160,18 +160,18 @@ fn flood(caller: &mut Caller<'_, HostState>, size: i32) -> Result<FloodReport> {
     Ok(report)
 }
 
-/// The arena's counters as the guest's `flare_stat` export reports them.
+/// The arena's counters as the guest's `flare_stat` export reports them (see `flare_arena::Stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ArenaStats {
     pub capacity: i64,
-    pub used: i64,
-    pub high_water: i64,
-    pub live: i64,
+    pub peak: i64,
+    pub live_blocks: i64,
+    pub live_lines: i64,
+    pub lines_recycled: i64,
     pub resets: i64,
-    pub kept: i64,
     pub failed: i64,
     pub refused: i64,
-    /// The most `used` can reach: `limit - used` is what `alloc` can still grant.
+    /// The most `capacity` can reach.
     pub limit: i64,
 }
 
@@ -521,11 +521,11 @@ impl Flare {
         }
         (v[0] >= 0).then_some(ArenaStats {
             capacity: v[0],
-            used: v[1],
-            high_water: v[2],
-            live: v[3],
-            resets: v[4],
-            kept: v[5],
+            peak: v[1],
+            live_blocks: v[2],
+            live_lines: v[3],
+            lines_recycled: v[4],
+            resets: v[5],
             failed: v[6],
             refused: v[7],
             limit: v[8],
@@ -568,3 +568,30 @@ pub fn expected_total(id: u64, items: usize) -> (u64, u32) {
     let discount = if id.is_multiple_of(10) { total / 10 } else { 0 };
     (total - discount, units)
 }
+
+/// The stateful flare's request (tests/guests/stateful): `state` is `none`, `counter`, `ttl` or
+/// `lru`; 256 clients, 500 URLs, a small JSON body. Seed the KV store with [`STATEFUL_CONFIG`]
+/// under `config` for `ttl`.
+pub fn stateful_request(state: &str, id: u64) -> Request {
+    let values: Vec<String> = (0..1 + id % 6).map(|i| (id * 31 + i).to_string()).collect();
+    let note = if id % 3 == 0 {
+        format!(r#","note":"request {id} says hi""#)
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"{{"client":"client-{:03}","values":[{}]{note}}}"#,
+        id * 7 % 256,
+        values.join(",")
+    );
+    Request::new(
+        "POST",
+        &format!("https://edge.example/items/{}?v=1", id * 13 % 500),
+    )
+    .header("x-state", state)
+    .header("content-type", "application/json")
+    .body(body)
+}
+
+/// The config value the `ttl` state caches: 600 bytes.
+pub const STATEFUL_CONFIG: &[u8] = &[b'c'; 600];

@@ -1,20 +1,27 @@
 //! A reference model of an arena, and an interpreter of random operation sequences checked against
 //! it after every step:
 //! - live blocks and unexpired host buffers are disjoint, aligned, inside the region, and still
-//!   hold the bytes written into them (canaries: a use-after-reset or an overlap shows as lost bytes);
-//! - a checked reset reclaims exactly when nothing allocated since its checkpoint is live, and says
-//!   how many are; stale and foreign checkpoints are refused and change nothing;
-//! - every request the arena refuses is one the model says cannot fit, and the other way round;
-//! - `stats()` agrees: `used <= capacity <= limit`, `high_water` monotone, `live`, `failed`,
-//!   `refused`, `resets` and `kept` exact.
+//!   hold the bytes written into them (canaries: an overlap, a reuse of a live line, or a host
+//!   buffer recycled before its invocation ended shows as lost bytes);
+//! - the arena's line counts are exact: `live_lines` is the number of lines the model's live blocks
+//!   overlap, `live_blocks` agrees, and every reset reports exactly the lines freed since its
+//!   checkpoint;
+//! - a request is refused only when no run of free lines (at or past the end of this invocation's
+//!   host buffers, within the arena's limit) can hold it; and a growable region grows only when no
+//!   run within its current capacity can;
+//! - resets report exactly what was freed since their checkpoint; stale and foreign checkpoints are
+//!   refused and change nothing; `failed`, `refused` and `resets` are exact; `peak` never falls.
 //!
 //! The interpreter drives anything that implements [`Subject`]: the standalone `Arena`, and a
-//! `GlobalArena` through the `GlobalAlloc` trait. Its decisions come from a [`Choices`]: a seeded
-//! PRNG in `tests/model.rs` (and under Miri), the fuzzer's bytes in `fuzz/` (see `fuzzing.rs`).
-#![allow(dead_code)] // each includer uses part of it
+//! `GlobalArena` (over the system region, or a fake linear memory that grows) through the
+//! `GlobalAlloc` trait. Its decisions come from a [`Choices`]: a seeded PRNG in `tests/model.rs`
+//! (and under Miri), the fuzzer's bytes in `fuzz/` (see `fuzzing.rs`).
 
 use core::alloc::{GlobalAlloc, Layout};
-use flare_arena::{Arena, Checkpoint, CheckpointError, GlobalArena, MAX_FRAMES, Reset, Stats};
+use flare_arena::{
+    Arena, Checkpoint, CheckpointError, GlobalArena, LINE_BYTES, Region, Reset, Stats,
+};
+use lock_api::RawMutex;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Where the interpreter's decisions come from.
@@ -116,8 +123,8 @@ impl Subject for Arena<'_> {
         Arena::guest_alloc(self, size)
     }
     fn resolve(&mut self, handle: i32, len: usize) -> Option<*mut u8> {
-        // SAFETY: only the address is kept; the model reads and writes through it
-        // alone, and host buffers are disjoint from blocks (which `check` asserts).
+        // SAFETY: only the address is kept; the model reads and writes through it alone, and host
+        // buffers are disjoint from blocks (which `check` asserts).
         unsafe { self.handle_bytes(handle, len) }.map(|bytes| bytes.as_mut_ptr())
     }
     fn checkpoint(&mut self) -> Checkpoint {
@@ -142,8 +149,7 @@ impl Subject for Arena<'_> {
 }
 
 /// A `GlobalArena` driven through `GlobalAlloc` (and its host and scope API).
-#[derive(Clone, Copy)]
-pub struct Global<'a>(pub &'a GlobalArena);
+pub struct Global<'a, R: RawMutex, G: Region>(pub &'a GlobalArena<R, G>);
 
 /// `GlobalAlloc` may not be asked for zero bytes (a `Vec` never does): the model's zero-sized
 /// blocks go through it as one byte, which takes the same 8.
@@ -151,19 +157,19 @@ fn nonzero(layout: Layout) -> Layout {
     Layout::from_size_align(layout.size().max(1), layout.align()).unwrap()
 }
 
-impl Subject for Global<'_> {
+impl<R: RawMutex, G: Region> Subject for Global<'_, R, G> {
     fn alloc(&mut self, layout: Layout) -> *mut u8 {
         // SAFETY: `nonzero` makes the size non-zero, as `GlobalAlloc::alloc` requires.
         unsafe { self.0.alloc(nonzero(layout)) }
     }
     unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded from `Subject::dealloc`; the block was allocated with
-        // the same `nonzero` layout.
+        // SAFETY: forwarded from `Subject::dealloc`; the block was allocated with the same
+        // `nonzero` layout.
         unsafe { self.0.dealloc(ptr, nonzero(layout)) }
     }
     unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded from `Subject::realloc` (non-zero `new_size`, valid
-        // for the alignment); the block was allocated with the same `nonzero` layout.
+        // SAFETY: forwarded from `Subject::realloc` (non-zero `new_size`, valid for the
+        // alignment); the block was allocated with the same `nonzero` layout.
         unsafe { self.0.realloc(ptr, nonzero(layout), new_size) }
     }
     fn guest_alloc(&mut self, size: i32) -> i32 {
@@ -199,8 +205,6 @@ struct Block {
     ptr: *mut u8,
     layout: Layout,
     fill: u8,
-    /// When it was placed (an op counter); a realloc that moves it is a new birth.
-    birth: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -210,7 +214,6 @@ struct HostBuffer {
     /// How many of its first bytes were filled (and are checked): all but the huge ones.
     checked: usize,
     fill: u8,
-    birth: u64,
 }
 
 /// Counters the model predicts exactly.
@@ -219,26 +222,43 @@ struct Expected {
     failed: u64,
     refused: u64,
     resets: u64,
-    kept: u64,
 }
 
 /// What the arena should look like.
 pub struct Model {
     blocks: Vec<Block>,
+    /// This invocation's host buffers (all unexpired).
     host: Vec<HostBuffer>,
-    /// Open checkpoints visible at this scope depth, innermost last, with the op counter they
-    /// start after.
-    checkpoints: Vec<(Checkpoint, u64)>,
-    /// Checkpoints that resets, scope ends and invocations have closed: every reset to one must
-    /// be refused.
+    /// Checkpoints of this invocation (valid), with `asked` when they were taken.
+    checkpoints: Vec<(Checkpoint, usize)>,
+    /// Checkpoints of earlier invocations: every reset to one must be refused.
     stale: Vec<Checkpoint>,
-    invocation_mark: Option<u64>,
+    /// The lines live blocks overlapped after the last change (merged runs).
+    lines: Vec<(usize, usize)>,
+    /// Bytes asked for since the model began (rounded sizes plus alignment, of every block, host
+    /// buffer and growth granted): a reset's `allocated` is at most those asked for since its
+    /// checkpoint.
+    asked: usize,
+    /// `asked` when this invocation began.
+    at_invocation: usize,
     clock: u64,
     expected: Expected,
-    high_water: usize,
+    peak: usize,
     misuse: Misuse,
     /// Operations run, by name (for reports).
     pub ops: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Whether every byte of `bytes` is `value`. Not generic, so it is compiled (optimised) with this
+/// crate rather than in each test binary that instantiates the generic checks.
+#[inline(never)]
+pub fn holds(bytes: &[u8], value: u8) -> bool {
+    bytes.iter().all(|&b| b == value)
+}
+
+/// The bytes a block of `size` takes in the arena.
+fn rounded(size: usize) -> Option<usize> {
+    Some((size.checked_add(7)? & !7).max(8))
 }
 
 impl Model {
@@ -252,54 +272,131 @@ impl Model {
             host: Vec::new(),
             checkpoints: Vec::new(),
             stale: Vec::new(),
-            invocation_mark: None,
+            lines: Vec::new(),
+            asked: 0,
+            at_invocation: 0,
             clock: 0,
             expected: Expected::default(),
-            high_water: 0,
+            peak: 0,
             misuse,
             ops: Default::default(),
         }
     }
 
-    fn tick(&mut self) -> u64 {
-        self.clock += 1;
-        self.clock
+    /// After every change to the blocks: the lines they overlap now.
+    fn sync_lines(&mut self, arena: &mut impl Subject) {
+        if let Some(base) = base_of(arena) {
+            self.lines = self.occupied_lines(base);
+        }
     }
 
-    fn live_since(&self, mark: u64) -> usize {
-        self.blocks.iter().filter(|b| b.birth > mark).count()
+    fn live_lines(&self) -> usize {
+        self.lines.iter().map(|(s, e)| e - s).sum()
     }
 
-    fn close_checkpoints(&mut self, from: usize) {
-        let closed = self.checkpoints.drain(from..).map(|(cp, _)| cp);
-        self.stale.extend(closed);
-        let excess = self.stale.len().saturating_sub(16);
-        self.stale.drain(..excess);
+    /// The runs of lines that live blocks overlap (relative to the arena's `base`), sorted and
+    /// merged: `[start, end)` in lines.
+    fn occupied_lines(&self, base: usize) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = self
+            .blocks
+            .iter()
+            .map(|b| {
+                let start = b.ptr as usize - base;
+                let end = start + rounded(b.layout.size()).unwrap();
+                (start / LINE_BYTES, end.div_ceil(LINE_BYTES))
+            })
+            .collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for (start, end) in spans {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        merged
+    }
+
+    /// Where no reuse may happen before the next invocation: the end of this invocation's last
+    /// host buffer (as an offset from `base`).
+    fn host_floor(&self, arena: &mut impl Subject, base: usize) -> usize {
+        let ends = self.host.iter().map(|h| {
+            let start = arena.resolve(h.handle, 0).expect("host buffers resolve") as usize;
+            start - base + rounded(h.len).unwrap()
+        });
+        ends.max().unwrap_or(0)
+    }
+
+    /// Whether a block of `size` aligned to `align` fits in a run of free lines at or past the host
+    /// floor and below `lines`; `None` before the arena has a base.
+    fn fits(
+        &self,
+        arena: &mut impl Subject,
+        size: usize,
+        align: usize,
+        lines: usize,
+    ) -> Option<bool> {
+        let base = base_of(arena)?;
+        let size = rounded(size)?;
+        let floor = self.host_floor(arena, base).div_ceil(LINE_BYTES);
+        let occupied = self.occupied_lines(base);
+        let gaps_from = std::iter::once(0).chain(occupied.iter().map(|&(_, end)| end));
+        let gaps_to = occupied
+            .iter()
+            .map(|&(start, _)| start)
+            .chain(std::iter::once(usize::MAX));
+        let fits_in = |(start, end): (usize, usize)| {
+            let (start, end) = (start.max(floor), end.min(lines));
+            if start >= end {
+                return false;
+            }
+            let offset = (base + start * LINE_BYTES).next_multiple_of(align.max(8)) - base;
+            offset
+                .checked_add(size)
+                .is_some_and(|e| e <= end * LINE_BYTES)
+        };
+        Some(gaps_from.zip(gaps_to).any(fits_in))
     }
 
     /// Checks every invariant against `arena`; `step` names the operation for the message.
     pub fn check(&mut self, arena: &mut impl Subject, step: &str) {
         let stats = arena.stats();
         assert!(
-            stats.used <= stats.capacity && stats.capacity <= stats.limit,
+            stats.peak <= stats.capacity && stats.capacity <= stats.limit,
             "{step}: {stats:?}"
         );
         assert!(
-            stats.high_water >= stats.used && stats.high_water >= self.high_water,
-            "{step}: high water went down: {stats:?}, was {}",
-            self.high_water
+            stats.peak >= self.peak,
+            "{step}: peak went down: {stats:?}, was {}",
+            self.peak
         );
-        self.high_water = stats.high_water;
-        assert_eq!(stats.live, self.blocks.len(), "{step}: live count");
+        self.peak = stats.peak;
+        assert_eq!(stats.live_blocks, self.blocks.len(), "{step}: live blocks");
         let counted = Expected {
             failed: stats.failed,
             refused: stats.refused,
             resets: stats.resets,
-            kept: stats.kept,
         };
         assert_eq!(counted, self.expected, "{step}: counters");
 
-        let region = region_of(arena);
+        let Some(base) = base_of(arena) else {
+            assert!(
+                self.blocks.is_empty() && self.host.is_empty(),
+                "{step}: no region yet"
+            );
+            return;
+        };
+        assert_eq!(
+            self.lines,
+            self.occupied_lines(base),
+            "{step}: the model's lines are stale"
+        );
+        assert_eq!(
+            stats.live_lines,
+            self.live_lines(),
+            "{step}: live lines (the line counts)"
+        );
+        let region = base..base + stats.capacity;
         let mut spans: Vec<(usize, usize)> = Vec::new();
         for b in &self.blocks {
             let addr = b.ptr as usize;
@@ -308,18 +405,14 @@ impl Model {
                 0,
                 "{step}: misaligned {b:?}"
             );
-            let region = region.clone().expect("blocks exist, so the region does");
             assert!(
                 region.start <= addr && addr + b.layout.size() <= region.end,
                 "{step}: outside {region:x?}: {b:?}"
             );
-            // SAFETY: a live block of this size, filled when it was placed, and
-            // nothing writes to it while the slice is held.
+            // SAFETY: a live block of this size, filled when it was placed, and nothing writes to it
+            // while the slice is held.
             let bytes = unsafe { core::slice::from_raw_parts(b.ptr, b.layout.size()) };
-            assert!(
-                bytes.iter().all(|&x| x == b.fill),
-                "{step}: block {b:?} was overwritten"
-            );
+            assert!(holds(bytes, b.fill), "{step}: block {b:?} was overwritten");
             spans.push((addr, addr + b.layout.size().max(1)));
         }
         for h in &self.host {
@@ -328,11 +421,15 @@ impl Model {
                 .unwrap_or_else(|| panic!("{step}: host buffer {h:?} does not resolve"));
             let addr = ptr as usize;
             assert_eq!(addr % 8, 0);
-            // SAFETY: the arena resolved `h.len >= h.checked` bytes there, and the
-            // first `h.checked` were filled when the buffer was handed out.
+            assert!(
+                region.start <= addr && addr + h.len <= region.end,
+                "{step}: {h:?}"
+            );
+            // SAFETY: the arena resolved `h.len >= h.checked` bytes there, and the first
+            // `h.checked` were filled when the buffer was handed out.
             let bytes = unsafe { core::slice::from_raw_parts(ptr, h.checked) };
             assert!(
-                bytes.iter().all(|&x| x == h.fill),
+                holds(bytes, h.fill),
                 "{step}: host buffer {h:?} was overwritten"
             );
             spans.push((addr, addr + h.len));
@@ -343,49 +440,88 @@ impl Model {
         }
     }
 
-    fn after_reset(&mut self, result: Reset, mark: u64, step: &str) {
-        let expected_live = self.live_since(mark);
+    /// A reset the model says is valid, of a checkpoint taken when `asked` was `since`: what is
+    /// live must be exact, what was handed out since within bounds. This
+    /// invocation's host buffers stay (they expire only at the next invocation).
+    fn after_reset(&mut self, result: Reset, since: usize, step: &str) {
         self.expected.resets += 1;
-        match result {
-            Reset::Reclaimed { .. } => {
-                assert_eq!(expected_live, 0, "{step}: reclaimed with live blocks")
-            }
-            Reset::Kept { live, .. } => {
-                assert_eq!(live, expected_live, "{step}: kept count");
-                self.expected.kept += 1;
-            }
-            Reset::Refused(e) => panic!("{step}: valid checkpoint refused: {e}"),
-        }
-        // Host buffers expire at the next reset, whatever it did.
-        self.host.retain(|h| h.birth <= mark);
+        let Reset::Rewound {
+            allocated,
+            live,
+            live_blocks,
+        } = result
+        else {
+            panic!("{step}: a valid checkpoint was refused: {result:?}");
+        };
+        assert_eq!(
+            (live, live_blocks),
+            (self.live_lines() * LINE_BYTES, self.blocks.len()),
+            "{step}: what a reset reports live"
+        );
+        // (Net of blocks given back, which may be older than the checkpoint: no lower bound.)
+        let asked = self.asked - since;
+        assert!(
+            allocated <= asked,
+            "{step}: {allocated} B allocated since the checkpoint, of {asked} asked"
+        );
     }
-}
 
-/// The bytes a block of `size` takes in the arena.
-fn rounded(size: usize) -> Option<usize> {
-    Some((size.checked_add(7)? & !7).max(8))
+    /// A request the arena answered with `ok`: checks it against what the model says fits, before
+    /// (`capacity` was the arena's capacity then) and after.
+    fn check_answer(
+        &mut self,
+        arena: &mut impl Subject,
+        ok: bool,
+        (size, align): (usize, usize),
+        before: &Stats,
+        predicted: Option<(bool, bool)>,
+        step: &str,
+    ) {
+        let after = arena.stats();
+        if let Some((fits_in_limit, fits_in_capacity)) = predicted {
+            if !ok {
+                assert!(
+                    !fits_in_limit,
+                    "{step}: refused {size} B (align {align}) though a hole fits: {before:?}"
+                );
+            }
+            if after.capacity > before.capacity {
+                assert!(
+                    !fits_in_capacity,
+                    "{step}: grew for {size} B though a hole fits: {before:?}"
+                );
+            }
+        }
+        if !ok {
+            self.expected.failed += 1;
+            // (The first request of all makes the region answer, to learn its base, refused or not.)
+            let capacity = if before.capacity == 0 {
+                after.capacity
+            } else {
+                before.capacity
+            };
+            assert_eq!(
+                (after.live_blocks, after.capacity),
+                (before.live_blocks, capacity),
+                "{step}: a refusal changed the arena"
+            );
+        }
+    }
+
+    /// What the model says of a request before it is made: (fits within the limit, fits within the
+    /// current capacity), or `None` before the arena has a base.
+    fn predict(&self, arena: &mut impl Subject, size: usize, align: usize) -> Option<(bool, bool)> {
+        let stats = arena.stats();
+        let in_limit = self.fits(arena, size, align, stats.limit / LINE_BYTES)?;
+        let in_capacity = self.fits(arena, size, align, stats.capacity / LINE_BYTES)?;
+        Some((in_limit, in_capacity))
+    }
 }
 
 /// Where offset 0 of the arena is, once it has memory: native host handles are offsets plus 8,
 /// so handle 8 names offset 0.
 pub fn base_of(arena: &mut impl Subject) -> Option<usize> {
     arena.resolve(8, 0).map(|ptr| ptr as usize)
-}
-
-/// The arena's usable range, once it has one: `[offset 0, capacity)`.
-fn region_of(arena: &mut impl Subject) -> Option<core::ops::Range<usize>> {
-    let base = base_of(arena)?;
-    Some(base..base + arena.stats().capacity)
-}
-
-/// Whether a block of `layout` fits, as the model sees it; `None` before the region has a base.
-fn fits(arena: &mut impl Subject, layout: Layout) -> Option<bool> {
-    let stats = arena.stats();
-    let base = base_of(arena)?;
-    let top = base + stats.used;
-    let padding = top.wrapping_neg() & (layout.align().max(8) - 1);
-    let end = rounded(layout.size()).and_then(|r| (stats.used + padding).checked_add(r));
-    Some(end.is_some_and(|end| end <= stats.limit))
 }
 
 /// A size from a spread that favours small blocks and sometimes asks for the impossible.
@@ -395,7 +531,7 @@ fn random_size(rng: &mut impl Choices, align: usize) -> usize {
         5..=34 => rng.below(64) as usize,
         35..=42 => rng.below(600) as usize,
         43..=47 => rng.below(5000) as usize,
-        48 => rng.below(1 << 20) as usize,
+        48 => rng.below(1 << 17) as usize,
         // The largest size a Layout of this alignment allows.
         _ => isize::MAX as usize + 1 - align,
     };
@@ -417,32 +553,26 @@ fn random_layout(rng: &mut impl Choices) -> Layout {
 }
 
 fn fill(ptr: *mut u8, len: usize, value: u8) {
-    // SAFETY: callers pass a block or host buffer just handed out with at
-    // least `len` bytes, which nothing else uses.
+    // SAFETY: callers pass a block or host buffer just handed out with at least `len` bytes, which
+    // nothing else uses.
     unsafe { ptr.write_bytes(value, len) };
 }
 
 /// A host `alloc` size: the edges of the contract, what is left and just above it, or anything.
 fn random_host_size(rng: &mut impl Choices, stats: &Stats) -> i32 {
-    let remaining = stats.limit - stats.used;
-    let remaining = i32::try_from(remaining).unwrap_or(i32::MAX);
+    let left = stats.limit - stats.peak;
+    let left = i32::try_from(left).unwrap_or(i32::MAX);
     match rng.below(40) {
         0 => 0,
         1 => -1,
         2 => i32::MIN,
         3 => i32::MAX,
-        4 => remaining.saturating_add(1),
-        5 => remaining,
+        4 => left.saturating_add(1),
+        5 => left,
         6 => rng.next() as i32,
         7..=9 => 1 + rng.below(5000) as i32,
         _ => 1 + rng.below(300) as i32,
     }
-}
-
-/// Whether one more scope frame can open (more is misuse: a debug panic, a refused checkpoint in
-/// release). Nested scopes hide the outer checkpoints from the model, so ask the arena.
-fn room_for_a_frame(arena: &impl Subject) -> bool {
-    arena.stats().depth + 1 < MAX_FRAMES
 }
 
 /// Debug builds panic on a refused reset (after unlocking); the interpreter provokes that on
@@ -472,6 +602,7 @@ pub fn run_ops<S: Subject>(
 ) {
     while *budget > 0 && !rng.exhausted() {
         *budget -= 1;
+        model.clock += 1;
         let op = step(arena, model, rng, depth, budget);
         *model.ops.entry(op).or_default() += 1;
         let step = format!("step {} ({op}, depth {depth})", model.clock);
@@ -490,44 +621,17 @@ fn step<S: Subject>(
     let at = &format!("step {} (depth {depth})", model.clock);
     match rng.below(100) {
         0..=31 => {
-            let layout = random_layout(rng);
-            let used = arena.stats().used;
-            let predicted = fits(arena, layout);
-            let ptr = arena.alloc(layout);
-            if let Some(fits) = predicted {
-                assert_eq!(
-                    !ptr.is_null(),
-                    fits,
-                    "{at}: alloc {layout:?} at used {used}"
-                );
-            }
-            if ptr.is_null() {
-                model.expected.failed += 1;
-                assert_eq!(
-                    arena.stats().used,
-                    used,
-                    "{at}: a refusal changed the arena"
-                );
-            } else {
-                let value = rng.next() as u8;
-                fill(ptr, layout.size(), value);
-                let birth = model.tick();
-                model.blocks.push(Block {
-                    ptr,
-                    layout,
-                    fill: value,
-                    birth,
-                });
-            }
+            alloc(arena, model, rng, at);
             "alloc"
         }
         32..=49 if !model.blocks.is_empty() => {
             // Mostly the newest block (the LIFO path), sometimes any.
             let i = pick_block(model, rng);
             let b = model.blocks.swap_remove(i);
-            // SAFETY: `b` is a live block of this arena with this layout, removed from
-            // the model so it is freed once.
+            // SAFETY: `b` is a live block of this arena with this layout, removed from the model so
+            // it is freed once.
             unsafe { arena.dealloc(b.ptr, b.layout) };
+            model.sync_lines(arena);
             "dealloc"
         }
         50..=61 if !model.blocks.is_empty() => {
@@ -553,124 +657,144 @@ fn step<S: Subject>(
             "vec growth"
         }
         66..=75 => {
-            let size = random_host_size(rng, &arena.stats());
-            let stats = arena.stats();
-            let limit = stats.limit.min(i32::MAX as usize - 8);
-            let expected = size > 0
-                && rounded(size as usize).is_some_and(|r| stats.used.saturating_add(r) <= limit);
-            let handle = arena.guest_alloc(size);
-            assert_eq!(
-                handle != 0,
-                expected,
-                "{at}: alloc({size}) = {handle}, {stats:?}"
-            );
-            if handle == 0 {
-                model.expected.failed += 1;
-                assert_eq!(
-                    arena.stats().used,
-                    stats.used,
-                    "{at}: a refusal changed the arena"
-                );
-            } else {
-                assert_eq!(handle % 8, 0);
-                let len = size as usize;
-                let value = rng.next() as u8;
-                // Fill only what a check can afford to read back; the rest is the host's business.
-                let most = if cfg!(miri) { 256 } else { 1 << 16 };
-                let checked = if len > most { 0 } else { len };
-                let ptr = arena
-                    .resolve(handle, checked)
-                    .expect("a fresh host buffer resolves");
-                fill(ptr, checked, value);
-                let birth = model.tick();
-                model.host.push(HostBuffer {
-                    handle,
-                    len,
-                    checked,
-                    fill: value,
-                    birth,
-                });
-            }
+            host_alloc(arena, model, rng, at);
             "host alloc"
         }
-        76..=80 if model.checkpoints.len() < 12 && room_for_a_frame(arena) => {
+        76..=80 => {
             let cp = arena.checkpoint();
-            let mark = model.tick();
-            model.checkpoints.push((cp, mark));
+            model.checkpoints.push((cp, model.asked));
+            let excess = model.checkpoints.len().saturating_sub(16);
+            model.checkpoints.drain(..excess);
             "checkpoint"
         }
         81..=85 if !model.checkpoints.is_empty() => {
-            let i = rng.below(model.checkpoints.len() as u64) as usize;
-            let (cp, mark) = model.checkpoints[i];
+            let (cp, since) = model.checkpoints[rng.below(model.checkpoints.len() as u64) as usize];
             let result = arena.reset_to(cp);
-            model.after_reset(result, mark, at);
-            model.close_checkpoints(i + 1);
-            // A kept reset moves the checkpoint above what it kept.
-            model.checkpoints[i].1 = model.tick();
+            model.after_reset(result, since, at);
             "reset_to"
         }
         86..=87 if model.misuse != Misuse::Skip => {
-            let (cp, error) = match model.stale.len() {
-                0 => (arena.foreign_checkpoint(), CheckpointError::ForeignArena),
-                n if rng.chance(80) => (
-                    model.stale[rng.below(n as u64) as usize],
-                    CheckpointError::Stale,
-                ),
-                _ => (arena.foreign_checkpoint(), CheckpointError::ForeignArena),
-            };
-            let before = arena.stats();
-            match model.misuse {
-                Misuse::ExpectRefusal => {
-                    assert_eq!(arena.reset_to(cp), Reset::Refused(error), "{at}: {cp:?}")
-                }
-                _ => {
-                    let outcome = catch_unwind(AssertUnwindSafe(|| arena.reset_to(cp)));
-                    let message = outcome.expect_err("a debug build panics on misuse");
-                    let message = message.downcast_ref::<String>().map_or("", |m| m.as_str());
-                    assert!(message.contains(&error.to_string()), "{at}: {message}");
-                }
-            }
-            model.expected.refused += 1;
-            let after = arena.stats();
-            assert_eq!((after.used, after.depth), (before.used, before.depth));
+            misuse(arena, model, rng, at);
             "misuse"
         }
-        88..=92 if depth < 6 && room_for_a_frame(arena) => {
-            let saved = core::mem::take(&mut model.checkpoints);
-            let mark = model.tick();
+        88..=92 if depth < 6 => {
             let inner_budget = rng.below(40).min(*budget);
             *budget -= inner_budget;
             let mut inner = inner_budget;
             arena.scope(&mut |arena| run_ops(arena, model, rng, depth + 1, &mut inner));
-            // The scope's own checked reset when it closed.
-            let live = model.live_since(mark);
+            // The scope's own reset when it ended: a rewind to where it began (its checkpoint is
+            // of this invocation: invocations start only at depth 0).
             model.expected.resets += 1;
-            model.expected.kept += u64::from(live > 0);
-            model.host.retain(|h| h.birth <= mark);
-            model.close_checkpoints(0);
-            model.checkpoints = saved;
             "scope"
         }
         93..=96 if depth == 0 => {
             let result = arena.reset();
-            match model.invocation_mark {
-                Some(mark) => model.after_reset(result, mark, at),
-                None => {
-                    // The first one reclaims init only if nothing in it is live.
-                    assert!(result.reclaimed(), "{at}: {result:?}");
-                    model.expected.resets += 1;
-                    if model.blocks.is_empty() {
-                        assert_eq!(arena.stats().used, 0, "{at}: init was not reclaimed");
-                    }
-                }
-            }
-            model.close_checkpoints(0);
+            model.after_reset(result, model.at_invocation, at);
+            model.at_invocation = model.asked;
             model.host.clear();
-            model.invocation_mark = Some(model.tick());
+            let closed = model.checkpoints.drain(..).map(|(cp, _)| cp);
+            model.stale.extend(closed);
+            let excess = model.stale.len().saturating_sub(16);
+            model.stale.drain(..excess);
             "invocation"
         }
         _ => "nothing",
     }
+}
+
+fn alloc(arena: &mut impl Subject, model: &mut Model, rng: &mut impl Choices, at: &str) {
+    let layout = random_layout(rng);
+    let before = arena.stats();
+    let predicted = model.predict(arena, layout.size(), layout.align());
+    let ptr = arena.alloc(layout);
+    let step = &format!("{at}: alloc {layout:?}");
+    model.check_answer(
+        arena,
+        !ptr.is_null(),
+        (layout.size(), layout.align()),
+        &before,
+        predicted,
+        step,
+    );
+    if !ptr.is_null() {
+        let value = rng.next() as u8;
+        fill(ptr, layout.size(), value);
+        model.asked += rounded(layout.size()).unwrap() + layout.align();
+        model.blocks.push(Block {
+            ptr,
+            layout,
+            fill: value,
+        });
+        model.sync_lines(arena);
+    }
+}
+
+fn host_alloc(arena: &mut impl Subject, model: &mut Model, rng: &mut impl Choices, at: &str) {
+    let before = arena.stats();
+    let size = random_host_size(rng, &before);
+    let usable = size > 0 && (size as usize) < i32::MAX as usize - 8;
+    let predicted = if usable {
+        model.predict(arena, size as usize, 8)
+    } else {
+        Some((false, false))
+    };
+    let handle = arena.guest_alloc(size);
+    let step = &format!("{at}: alloc({size}) = {handle}");
+    model.check_answer(
+        arena,
+        handle != 0,
+        (size.max(0) as usize, 8),
+        &before,
+        predicted,
+        step,
+    );
+    if handle != 0 {
+        assert_eq!(handle % 8, 0, "{step}");
+        let len = size as usize;
+        let value = rng.next() as u8;
+        // Fill only what a check can afford to read back; the rest is the host's business.
+        let most = if cfg!(miri) { 256 } else { 1 << 16 };
+        let checked = if len > most { 0 } else { len };
+        let ptr = arena
+            .resolve(handle, checked)
+            .expect("a fresh host buffer resolves");
+        fill(ptr, checked, value);
+        model.asked += rounded(len).unwrap();
+        model.host.push(HostBuffer {
+            handle,
+            len,
+            checked,
+            fill: value,
+        });
+    }
+}
+
+fn misuse(arena: &mut impl Subject, model: &mut Model, rng: &mut impl Choices, at: &str) {
+    let (cp, error) = match model.stale.len() {
+        n if n > 0 && rng.chance(80) => (
+            model.stale[rng.below(n as u64) as usize],
+            CheckpointError::Stale,
+        ),
+        _ => (arena.foreign_checkpoint(), CheckpointError::ForeignArena),
+    };
+    let before = arena.stats();
+    match model.misuse {
+        Misuse::ExpectRefusal => {
+            assert_eq!(arena.reset_to(cp), Reset::Refused(error), "{at}: {cp:?}")
+        }
+        _ => {
+            let outcome = catch_unwind(AssertUnwindSafe(|| arena.reset_to(cp)));
+            let message = outcome.expect_err("a debug build panics on misuse");
+            let message = message.downcast_ref::<String>().map_or("", |m| m.as_str());
+            assert!(message.contains(&error.to_string()), "{at}: {message}");
+        }
+    }
+    model.expected.refused += 1;
+    let after = arena.stats();
+    assert_eq!(
+        (after.peak, after.live_blocks),
+        (before.peak, before.live_blocks)
+    );
 }
 
 fn pick_block(model: &Model, rng: &mut impl Choices) -> usize {
@@ -688,35 +812,47 @@ fn realloc(
     rng: &mut impl Choices,
     i: usize,
     new_size: usize,
-    step: &str,
+    at: &str,
 ) -> bool {
     let b = model.blocks[i];
     let Ok(layout) = Layout::from_size_align(new_size, b.layout.align()) else {
         return false; // not a size `realloc` may be asked for
     };
-    // SAFETY: `b` is a live block with this layout; `new_size` is non-zero
-    // and a valid `Layout` size for its alignment (checked above).
+    let before = arena.stats();
+    // A move needs a hole while the old block is still live: that is what the model checks a
+    // refusal against. (A region may grow for a block that grows in place at its end, so growth
+    // is not checked here.)
+    let fits = model
+        .predict(arena, new_size, b.layout.align())
+        .map(|(limit, _)| (limit, false));
+    // SAFETY: `b` is a live block with this layout; `new_size` is non-zero and a valid `Layout` size
+    // for its alignment (checked above).
     let new = unsafe { arena.realloc(b.ptr, b.layout, new_size) };
+    let step = &format!("{at}: realloc {:?} to {new_size}", b.layout);
+    model.check_answer(
+        arena,
+        !new.is_null(),
+        (new_size, b.layout.align()),
+        &before,
+        fits,
+        step,
+    );
     if new.is_null() {
-        model.expected.failed += 1;
         return false; // the old block must be intact: `check` verifies it
     }
+    model.asked += rounded(new_size).unwrap() + layout.align();
     let kept = b.layout.size().min(new_size);
-    // SAFETY: the new block holds at least `new_size >= kept` bytes, the
-    // first `kept` copied from the old block's filled bytes.
+    // SAFETY: the new block holds at least `new_size >= kept` bytes, the first `kept` copied from
+    // the old block's filled bytes.
     let bytes = unsafe { core::slice::from_raw_parts(new, kept) };
-    assert!(
-        bytes.iter().all(|&x| x == b.fill),
-        "{step}: realloc lost bytes"
-    );
+    assert!(holds(bytes, b.fill), "{step}: realloc lost bytes");
     let value = rng.next() as u8;
     fill(new, new_size, value);
-    let birth = if new == b.ptr { b.birth } else { model.tick() };
     model.blocks[i] = Block {
         ptr: new,
         layout,
         fill: value,
-        birth,
     };
+    model.sync_lines(arena);
     true
 }

@@ -97,3 +97,93 @@ pub extern "C" fn bench_push(n: i32) -> i32 {
         (v.len() + s.len()) as i32
     })
 }
+
+/// A small seeded PRNG (wyrand): the same sequence on every allocator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.0) * u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) ^ t) as u64
+    }
+    /// A number in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next()) * n as u128) >> 64) as usize
+    }
+}
+
+/// Churn: the workload of talc's own wasm benchmark (`wasm-perf/src/lib.rs` in SFBdragon/talc),
+/// ported. `ACTIONS` random actions on a set of live blocks kept at 50 or more: allocate 1..=10000
+/// bytes aligned to 8..=2048 (8 half the time, each doubling half as likely), free a random block,
+/// or (`realloc` mode) resize a random block to 1..=10000 bytes; all left are freed at the end.
+/// `arg`: bit 0 realloc mode, bit 1 canaries (every live block is filled with its own byte and
+/// checked in full when it is freed or resized), the rest the seed. Returns the number of canary
+/// bytes found changed (0 without canaries), or -1 if an allocation failed.
+#[unsafe(no_mangle)]
+pub extern "C" fn bench_churn(arg: i32) -> i32 {
+    const ACTIONS: usize = 100_000;
+    const MIN_LIVE: usize = 50;
+    let (with_realloc, canaries) = (arg & 1 != 0, arg & 2 != 0);
+    let mut rng = Rng(0x5eed ^ (arg as u64 >> 2));
+    sdk::invocation(|| {
+        let mut live: Vec<(*mut u8, Layout, u8)> = Vec::with_capacity(10_000);
+        let mut broken = 0usize;
+        let check = |ptr: *mut u8, len: usize, fill: u8| {
+            // SAFETY: `ptr` is a live block of at least `len` bytes, all filled with `fill`.
+            unsafe { std::slice::from_raw_parts(ptr, len) }.iter().filter(|&&b| b != fill).count()
+        };
+        let mut done = 0;
+        while done < ACTIONS {
+            let action = rng.below(4 + usize::from(with_realloc));
+            if live.len() < MIN_LIVE || action < 2 {
+                let size = 1 + rng.below(10_000);
+                let align = 8 << ((rng.next() as u16).trailing_zeros() / 2);
+                let layout = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: non-zero size.
+                let ptr = unsafe { alloc(layout) };
+                if ptr.is_null() {
+                    return -1;
+                }
+                let fill = done as u8;
+                if canaries {
+                    // SAFETY: a fresh block of `size` bytes.
+                    unsafe { ptr.write_bytes(fill, size) };
+                }
+                live.push((ptr, layout, fill));
+            } else if action < 4 {
+                let (ptr, layout, fill) = live.swap_remove(rng.below(live.len()));
+                if canaries {
+                    broken += check(ptr, layout.size(), fill);
+                }
+                // SAFETY: a live block with its own layout, freed once.
+                unsafe { dealloc(ptr, layout) };
+            } else {
+                let i = rng.below(live.len());
+                let (ptr, layout, fill) = live[i];
+                let new_size = 1 + rng.below(10_000);
+                // SAFETY: a live block with its own layout; a non-zero size valid for its alignment.
+                let new = unsafe { realloc(ptr, layout, new_size) };
+                if new.is_null() {
+                    return -1;
+                }
+                let fill_now = done as u8;
+                if canaries {
+                    broken += check(new, layout.size().min(new_size), fill);
+                    // SAFETY: the block now has `new_size` bytes.
+                    unsafe { new.write_bytes(fill_now, new_size) };
+                }
+                live[i] = (new, Layout::from_size_align(new_size, layout.align()).unwrap(), fill_now);
+            }
+            done += 1;
+        }
+        for (ptr, layout, fill) in live {
+            if canaries {
+                broken += check(ptr, layout.size(), fill);
+            }
+            // SAFETY: each remaining block, freed once with its layout.
+            unsafe { dealloc(ptr, layout) };
+        }
+        broken as i32
+    })
+}

@@ -208,7 +208,8 @@ pub fn ws_send(data: &[u8]) -> bool {
 }
 
 /// Arena counters for the host (not a handler: it does not reset). -1 on baseline builds.
-/// 0 capacity, 1 used, 2 high water, 3 live, 4 resets, 5 kept, 6 failed, 7 refused, 8 limit.
+/// 0 capacity, 1 peak, 2 live blocks, 3 live lines, 4 lines recycled, 5 resets, 6 failed,
+/// 7 refused, 8 limit.
 #[cfg(feature = "stats")]
 #[unsafe(no_mangle)]
 pub extern "C" fn flare_stat(which: i32) -> i64 {
@@ -217,11 +218,11 @@ pub extern "C" fn flare_stat(which: i32) -> i64 {
         let s = ARENA.stats();
         let values = [
             s.capacity as i64,
-            s.used as i64,
-            s.high_water as i64,
-            s.live as i64,
+            s.peak as i64,
+            s.live_blocks as i64,
+            s.live_lines as i64,
+            s.lines_recycled as i64,
             s.resets as i64,
-            s.kept as i64,
             s.failed as i64,
             s.refused as i64,
             s.limit as i64,

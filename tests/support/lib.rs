@@ -1,0 +1,19 @@
+//! Test support for flare-arena, shared by its tests, benches, demo, fuzz targets and Miri runs:
+//! - [`model`]: a reference model and an interpreter of random operation sequences;
+//! - [`abi_model`]: the host-value readers under arbitrary values;
+//! - [`fuzzing`]: the fuzz targets' bodies (so `cargo test` replays their corpus);
+//! - [`fake_memory`]: a linear memory in native memory, for `WasmRegion` off wasm32;
+//! - with feature `host`: [`guests`] (building the guest flares for wasm32), [`host`] (a
+//!   `flaron/v1` host on wasmtime) and [`flares`] (compiled guests, cached per test binary).
+
+pub mod abi_model;
+pub mod fake_memory;
+pub mod fuzzing;
+pub mod model;
+
+#[cfg(feature = "host")]
+pub mod flares;
+#[cfg(feature = "host")]
+pub mod guests;
+#[cfg(feature = "host")]
+pub mod host;
