@@ -437,21 +437,17 @@ impl<G: Region> Bump<G> {
     }
 
     /// Moves a block's end from `offset + old` to `offset + new` (the room is known to be there):
-    /// counts the lines it gains, uncounts (and in debug builds poisons) what it gives up.
+    /// its lines follow, and in debug builds what it gives up is poisoned.
     #[inline(never)]
     fn resize(&mut self, offset: usize, old: usize, new: usize) {
-        let (old_end, new_end) = (offset + old, offset + new);
-        // The lines the block overlaps end at `line_at_or_after` of its end.
-        let (old_lines, new_lines) = (line_at_or_after(old_end), line_at_or_after(new_end));
-        if new_lines > old_lines {
-            self.count(line_start(old_lines), new_end - line_start(old_lines));
-        } else if new < old {
-            if new_lines < old_lines {
-                self.uncount(line_start(new_lines), old_end - line_start(new_lines));
-            }
-            if POISON {
-                self.poison(new_end, old - new);
-            }
+        let (old_last, new_last) = (line_of(offset + old - 1), line_of(offset + new - 1));
+        if new_last != old_last {
+            let (used, freed) = self.lines.move_last(line_of(offset), old_last, new_last);
+            self.lines_used = self.lines_used.wrapping_add(used);
+            self.lines_freed = self.lines_freed.wrapping_add(freed);
+        }
+        if POISON && new < old {
+            self.poison(offset + new, old - new);
         }
     }
 

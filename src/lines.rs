@@ -1,20 +1,26 @@
-//! The line table: one live count per line of the region, and the search for holes.
+//! The line table: which lines of the region hold something live, and the search for holes.
 //!
-//! The region is cut into lines of [`LINE_BYTES`]. Each line has a byte counting the live counted
-//! blocks that overlap it; a line whose count is zero holds nothing live (RC Immix's idea: a line
-//! is reusable the moment its count drops to zero). Lines are grouped by 64; a group's bit says "all
-//! of its lines are live", so a search skips a dense stretch (a big cache, say) 64 lines at a time.
-//! The bit is set only by a search that has just seen the whole group live, and cleared whenever one
-//! of its counts drops to zero, so it can be stale only in the safe direction (clear while full).
+//! The region is cut into lines of [`LINE_BYTES`]. A line is free when no live counted block
+//! overlaps it (RC Immix's idea: a line is reusable the moment the last block on it dies). Two
+//! structures say which:
+//! - a **bitmap**, a bit per line, set while something live overlaps it. Searches read it, 64 lines
+//!   per word; a word of all ones is a dense stretch (a big cache, say) skipped at once.
+//! - a **count** per line, of the live blocks that *start or end* in it. The lines a block covers
+//!   entirely are its alone, so they need no count: their bits are set (and cleared) as a range,
+//!   whatever the block's size. Only a block's first and last line, which it may share with
+//!   neighbours, are counted, and a line's bit clears when its count drops to zero.
 //!
-//! The table lives in the region itself, right after the last usable line: `lines` count bytes
-//! (rounded up to 8), then the group bits. When the region grows, the table moves up to the new end
-//! and the lines it used to occupy become usable.
+//! So for every live block `[start, end)` with first line `f` and last line `l`: `f` is counted
+//! once, `l` once more if it differs from `f`, and the lines between are set and counted nothing.
+//! Every change to a block's extent (allocation, free, in-place resize) keeps that decomposition.
 //!
-//! Owns: offsets to lines, the counts, the group bits, where the table sits. Must never: allocate,
-//! panic (every count is updated with wrapping arithmetic; a valid program keeps a count at most
-//! `LINE_BYTES / 8`), report a line free while a counted block overlaps it, or touch memory outside
-//! the table.
+//! The table lives in the region itself, after its last usable line: the counts, then the bitmap
+//! in whole words. When the region grows, the table moves up to the new end and the lines it used
+//! to occupy become usable.
+//!
+//! Owns: offsets to lines, the counts and the bitmap, where the table sits. Must never: allocate,
+//! panic (counts use wrapping arithmetic; a valid program keeps one at most `LINE_BYTES / 8 + 1`),
+//! report a line free while a counted block overlaps it, or touch memory outside the table.
 
 use core::ptr;
 
@@ -23,13 +29,8 @@ pub(crate) const LINE_SHIFT: u32 = 8;
 /// Bytes per line: the unit in which freed memory becomes reusable. A block that outlives its
 /// invocation keeps the lines it overlaps (at most `size / LINE_BYTES + 2`) and nothing else.
 pub const LINE_BYTES: usize = 1 << LINE_SHIFT;
-/// log2 of the lines per group.
-const GROUP_SHIFT: u32 = 6;
-const GROUP_LINES: usize = 1 << GROUP_SHIFT;
-/// Counts read at once by a search.
-const WORD: usize = 8;
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
+/// Lines per bitmap word.
+const WORD_LINES: usize = 64;
 
 /// The line containing byte `offset`.
 #[inline(always)]
@@ -49,18 +50,31 @@ pub(crate) const fn line_start(line: usize) -> usize {
     line << LINE_SHIFT
 }
 
-/// Words of group bits: one bit per group of 64 lines, for the first `64 * 64 * 32` lines
-/// (32 MiB of region). Groups past them are never marked full: a search just looks at their lines.
-const FULL_WORDS: usize = 32;
+/// Bits `from..to` of a word (`from < to <= 64`).
+#[inline(always)]
+const fn bit_range(from: usize, to: usize) -> u64 {
+    (u64::MAX >> (WORD_LINES - (to - from))) << from
+}
 
-/// Counts per line (stored in the region after its last usable line) and "group live" bits.
+// `lines_in` always leaves room for the table and `bytes_for` asks for enough: checked at compile
+// time over a spread of sizes.
+const _: () = {
+    let mut bytes = 0;
+    while bytes < 1 << 22 {
+        let lines = LineTable::lines_in(bytes);
+        assert!(line_start(lines) + LineTable::table_bytes(lines) <= bytes);
+        assert!(LineTable::lines_in(LineTable::bytes_for(lines).unwrap()) >= lines);
+        bytes += 4093;
+    }
+};
+
+/// Which lines hold something live, stored in the region after its last usable line.
 pub(crate) struct LineTable {
-    /// The count of line 0; null until the region has memory.
+    /// The count of line 0; the bitmap follows the counts, 8-aligned. Null until the region has
+    /// memory.
     counts: *mut u8,
     /// Lines the table covers: the usable part of the region is `0..line_start(lines)`.
     lines: usize,
-    /// Bit `g % 64` of word `g / 64`: every line of group `g` is live.
-    full: [u64; FULL_WORDS],
     /// A count was found zero where a live block had to be (debug builds only).
     pub(crate) misused: bool,
 }
@@ -70,7 +84,6 @@ impl LineTable {
         LineTable {
             counts: ptr::null_mut(),
             lines: 0,
-            full: [0; FULL_WORDS],
             misused: false,
         }
     }
@@ -81,28 +94,23 @@ impl LineTable {
         self.lines
     }
 
-    /// How many lines a region of `bytes` holds once its table (a byte per line, padded to whole
-    /// words, so that a search can read it a word at a time) is taken out.
+    /// Bytes of the table for `lines` lines: the counts, rounded up to a word, then the bitmap.
+    const fn table_bytes(lines: usize) -> usize {
+        lines.next_multiple_of(8) + lines.div_ceil(WORD_LINES) * 8
+    }
+
+    /// How many lines a region of `bytes` holds once its table is taken out: the largest `n` with
+    /// `line_start(n) + table_bytes(n) <= bytes` (`table_bytes(n)` is at most `2n + 15`).
     pub(crate) const fn lines_in(bytes: usize) -> usize {
-        bytes.saturating_sub(WORD) / (LINE_BYTES + 1)
+        bytes.saturating_sub(16) / (LINE_BYTES + 2)
     }
 
     /// The region bytes needed for `lines` usable lines and their table; `None` on overflow.
     pub(crate) const fn bytes_for(lines: usize) -> Option<usize> {
-        match lines.checked_mul(LINE_BYTES + 1) {
-            Some(bytes) => bytes.checked_add(WORD),
+        match lines.checked_mul(LINE_BYTES + 2) {
+            Some(bytes) => bytes.checked_add(16),
             None => None,
         }
-    }
-
-    /// The counts of lines `line..line + 8` (`line` a multiple of 8), the first in the low byte.
-    #[inline(always)]
-    fn word(&self, line: usize) -> u64 {
-        debug_assert!(line % WORD == 0 && line < self.lines);
-        // SAFETY: the table starts 8-aligned (at a line boundary of an 8-aligned base) and is padded
-        // to whole words inside the region (`lines_in`), so the word at a multiple of 8 below
-        // `self.lines` is initialised region memory of the table.
-        u64::from_le(unsafe { self.counts.add(line).cast::<u64>().read() })
     }
 
     /// Pointer to the count of `line`.
@@ -111,205 +119,240 @@ impl LineTable {
     /// `line < self.lines`.
     #[inline(always)]
     unsafe fn count_ptr(&self, line: usize) -> *mut u8 {
-        // SAFETY: the caller's promise keeps the offset inside the table.
+        // SAFETY: the caller's promise keeps the offset inside the table's counts.
         unsafe { self.counts.add(line) }
     }
 
+    /// Pointer to the bitmap word holding `line`'s bit.
+    ///
+    /// # Safety
+    /// `line < self.lines`.
+    #[inline(always)]
+    unsafe fn word_ptr(&self, line: usize) -> *mut u64 {
+        // SAFETY: the bitmap starts 8-aligned (the table starts at a line boundary of an 8-aligned
+        // base, and the counts are rounded up to a word) right after the counts and holds a bit per
+        // line, so the word of a line below `self.lines` is inside it.
+        unsafe {
+            self.counts
+                .add(self.lines.next_multiple_of(8))
+                .cast::<u64>()
+                .add(line / WORD_LINES)
+        }
+    }
+
+    /// The live blocks that start or end in `line` (the lines a block covers entirely count 0).
     #[inline(always)]
     pub(crate) fn count_of(&self, line: usize) -> u8 {
         debug_assert!(line < self.lines);
-        // SAFETY: every caller passes a line below `self.lines` (a line of a block, or one a search
-        // bounded by `self.lines` is looking at).
+        // SAFETY: every caller passes a line below `self.lines` (a line of a block).
         unsafe { *self.count_ptr(line) }
     }
 
-    /// Whether every line of `group` is known to be live.
-    fn is_full(&self, group: usize) -> bool {
-        self.full
-            .get(group >> 6)
-            .is_some_and(|word| word & (1 << (group & 63)) != 0)
-    }
-
-    /// Marks `group` as all live (or not).
+    /// The bitmap word of lines `line & !63 ..`, with lines at or past `self.lines` set (so that a
+    /// search never takes them for free).
     #[inline(always)]
-    fn set_full(&mut self, group: usize, full: bool) {
-        if let Some(word) = self.full.get_mut(group >> 6) {
-            let bit = 1 << (group & 63);
-            *word = if full { *word | bit } else { *word & !bit };
+    fn word(&self, line: usize) -> u64 {
+        let first = line & !(WORD_LINES - 1);
+        // SAFETY: `line < self.lines` in every caller.
+        let word = unsafe { *self.word_ptr(line) };
+        let past_end = self.lines - first;
+        if past_end < WORD_LINES {
+            word | !bit_range(0, past_end)
+        } else {
+            word
         }
     }
 
-    /// Adds one to the count of every line that `offset..offset + size` overlaps; returns how many
-    /// of them were free. `size > 0`, and the block lies below `line_start(self.len())`.
-    ///
-    /// Lines the block covers entirely are its alone (no other block can overlap them), so their
-    /// count goes from exactly 0 to exactly 1: they are filled in one go, and only the two lines at
-    /// its ends, which it may share, are counted one by one.
+    /// Sets (`used`) or clears the bits of lines `from..to`.
+    fn mark(&mut self, mut from: usize, to: usize, used: bool) {
+        while from < to {
+            let end = to.min((from | (WORD_LINES - 1)) + 1);
+            let bits = bit_range(from % WORD_LINES, end - (from & !(WORD_LINES - 1)));
+            // SAFETY: `from < to <= self.lines`: lines of a block.
+            let word = unsafe { &mut *self.word_ptr(from) };
+            *word = if used { *word | bits } else { *word & !bits };
+            from = end;
+        }
+    }
+
+    /// One more live block starts or ends in `line`; 1 if the line was free.
+    #[inline(always)]
+    fn inc(&mut self, line: usize) -> usize {
+        // SAFETY: a line of a block in the usable lines.
+        let count = unsafe { &mut *self.count_ptr(line) };
+        let was = *count;
+        *count = was.wrapping_add(1);
+        if was == 0 {
+            self.mark(line, line + 1, true);
+        }
+        usize::from(was == 0)
+    }
+
+    /// One live block fewer starts or ends in `line`; 1 if the line became free.
+    #[inline(always)]
+    fn dec(&mut self, line: usize) -> usize {
+        // SAFETY: a line of a block in the usable lines.
+        let count = unsafe { &mut *self.count_ptr(line) };
+        let was = *count;
+        *count = was.wrapping_sub(1);
+        if cfg!(debug_assertions) && was == 0 {
+            self.misused = true;
+        }
+        if was == 1 {
+            self.mark(line, line + 1, false);
+        }
+        usize::from(was == 1)
+    }
+
+    /// `offset..offset + size` is a live block now; returns how many of its lines were free.
+    /// `size > 0`, and the block lies below `line_start(self.len())`.
     #[inline(always)]
     pub(crate) fn count(&mut self, offset: usize, size: usize) -> usize {
         let (first, last) = (line_of(offset), line_of(offset + size - 1));
-        // SAFETY: the block lies in the usable lines, so `first` and `last` are below `self.lines`.
-        let head = unsafe { &mut *self.count_ptr(first) };
-        let mut used = usize::from(*head == 0);
-        *head = head.wrapping_add(1);
-        if last != first {
-            used += self.count_tail(first, last);
+        let used = self.inc(first);
+        if last == first {
+            return used;
         }
-        used
+        used + self.count_tail(first, last)
     }
 
     #[inline(never)]
     fn count_tail(&mut self, first: usize, last: usize) -> usize {
-        // SAFETY: `first < last < self.lines` (see `count`); the lines between are the block's own.
-        unsafe {
-            ptr::write_bytes(self.count_ptr(first + 1), 1, last - first - 1);
-            let tail = &mut *self.count_ptr(last);
-            let used = usize::from(*tail == 0);
-            *tail = tail.wrapping_add(1);
-            used + (last - first - 1)
-        }
+        self.mark(first + 1, last, true);
+        self.inc(last) + (last - first - 1)
     }
 
-    /// Takes one off the count of every line that `offset..offset + size` overlaps (a block was
-    /// freed, or a block's tail); returns how many of them became free. A count found zero means
-    /// the block was not live (a double free): in debug builds that sets `misused`, which the
-    /// arena reports once it is unlocked.
+    /// The block `offset..offset + size` is dead now; returns how many of its lines became free.
+    /// A count found zero means the block was not live (a double free): in debug builds that sets
+    /// `misused`, which the arena reports once it is unlocked.
     #[inline(always)]
     pub(crate) fn uncount(&mut self, offset: usize, size: usize) -> usize {
         let (first, last) = (line_of(offset), line_of(offset + size - 1));
-        // SAFETY: the block lies in the usable lines, so `first` and `last` are below `self.lines`.
-        let head = unsafe { &mut *self.count_ptr(first) };
-        let was = *head;
-        *head = was.wrapping_sub(1);
-        if cfg!(debug_assertions) && was == 0 {
-            self.misused = true;
+        let freed = self.dec(first);
+        if last == first {
+            return freed;
         }
-        let mut freed = usize::from(was == 1);
-        if last != first {
-            freed += self.uncount_tail(first, last);
-        }
-        if freed > 0 {
-            // Those lines' groups are no longer all live.
-            let group = first >> GROUP_SHIFT;
-            if group == last >> GROUP_SHIFT {
-                self.set_full(group, false);
-            } else {
-                self.groups_not_full(group, last >> GROUP_SHIFT);
-            }
-        }
-        freed
+        freed + self.uncount_tail(first, last)
     }
 
     #[inline(never)]
     fn uncount_tail(&mut self, first: usize, last: usize) -> usize {
-        // SAFETY: `first < last < self.lines` (see `uncount`); the lines between were the block's
-        // own, counted exactly 1.
-        unsafe {
-            ptr::write_bytes(self.count_ptr(first + 1), 0, last - first - 1);
-            let tail = &mut *self.count_ptr(last);
-            let was = *tail;
-            *tail = was.wrapping_sub(1);
-            if cfg!(debug_assertions) && was == 0 {
-                self.misused = true;
-            }
-            usize::from(was == 1) + (last - first - 1)
-        }
+        self.mark(first + 1, last, false);
+        self.dec(last) + (last - first - 1)
     }
 
+    /// A live block starting at line `first` ends in line `new_last` now instead of `old_last`:
+    /// moves its counted last line and marks the lines between. Returns (lines that became used,
+    /// lines that became free).
     #[inline(never)]
-    fn groups_not_full(&mut self, first: usize, last: usize) {
-        for group in first..=last {
-            self.set_full(group, false);
+    pub(crate) fn move_last(
+        &mut self,
+        first: usize,
+        old_last: usize,
+        new_last: usize,
+    ) -> (usize, usize) {
+        if new_last > old_last {
+            // The old last line becomes covered entirely (it stays set; only its count goes, or
+            // the first line keeps its own), the lines after it up to the new last are the block's.
+            if old_last != first {
+                self.counts_only_dec(old_last);
+            }
+            self.mark(old_last + 1, new_last, true);
+            (self.inc(new_last) + (new_last - old_last - 1), 0)
+        } else {
+            // The old last line and those before it down to the new last are given up; the new
+            // last line, which the block covered entirely, is counted now (unless it is the first).
+            let freed = self.dec(old_last) + (old_last - new_last - 1);
+            self.mark(new_last + 1, old_last, false);
+            if new_last != first {
+                // SAFETY: a line of the block, below `self.lines`.
+                unsafe { *self.count_ptr(new_last) = 1 };
+            }
+            (0, freed)
         }
     }
 
-    /// The first free line (count zero) in `line..to`, skipping groups known to be all live and
-    /// marking the groups it finds all live on the way. Reads eight counts at a time.
-    pub(crate) fn next_free(&mut self, mut line: usize, to: usize) -> Option<usize> {
+    /// Takes one off `line`'s count without touching its bit (it stays set: the block covers it
+    /// entirely from now on).
+    fn counts_only_dec(&mut self, line: usize) {
+        // SAFETY: a line of a block in the usable lines.
+        let count = unsafe { &mut *self.count_ptr(line) };
+        if cfg!(debug_assertions) && *count == 0 {
+            self.misused = true;
+        }
+        *count = count.wrapping_sub(1);
+    }
+
+    /// The first free line in `line..to`.
+    pub(crate) fn next_free(&self, line: usize, to: usize) -> Option<usize> {
         let to = to.min(self.lines);
-        // Where the run of live lines being walked began.
-        let mut live_from = line;
-        while line < to {
-            if line % GROUP_LINES == 0 && self.is_full(line >> GROUP_SHIFT) {
-                line += GROUP_LINES;
-                live_from = line;
-                continue;
+        let mut from = line;
+        while from < to {
+            // Free lines are zero bits; those before `from` in its word do not count.
+            let free = !self.word(from) & (u64::MAX << (from % WORD_LINES));
+            if free != 0 {
+                let found = (from & !(WORD_LINES - 1)) + free.trailing_zeros() as usize;
+                return (found < to).then_some(found);
             }
-            if line % WORD != 0 {
-                if self.count_of(line) == 0 {
-                    return Some(line);
-                }
-                line += 1;
-            } else {
-                // A zero byte of `w` sets the high bit of the same byte here; the lowest one set is
-                // exactly the first zero count (the ones above it may be false).
-                let w = self.word(line);
-                let zeros = w.wrapping_sub(ONES) & !w & HIGHS;
-                if zeros != 0 {
-                    let free = line + (zeros.trailing_zeros() / 8) as usize;
-                    return (free < to).then_some(free);
-                }
-                line += WORD;
-            }
-            if line % GROUP_LINES == 0 && line - live_from >= GROUP_LINES {
-                // The whole group just walked is live.
-                self.set_full((line >> GROUP_SHIFT) - 1, true);
-            }
+            from = (from | (WORD_LINES - 1)) + 1;
         }
         None
     }
 
-    /// The first line in `line..to` whose count is not zero, or `to` if there is none. Lines from
-    /// `pristine` on have never been handed out (all zero), so they are not looked at.
-    pub(crate) fn next_used(&self, mut line: usize, to: usize, pristine: usize) -> usize {
+    /// The first used line in `line..to`, or `to` if there is none. Lines from `pristine` on have
+    /// never been handed out (all free), so they are not looked at.
+    pub(crate) fn next_used(&self, line: usize, to: usize, pristine: usize) -> usize {
         let to = to.min(self.lines);
         let end = to.min(pristine);
-        while line < end {
-            if line % WORD != 0 {
-                if self.count_of(line) != 0 {
-                    return line;
-                }
-                line += 1;
-            } else {
-                let w = self.word(line);
-                if w != 0 {
-                    let used = line + (w.trailing_zeros() / 8) as usize;
-                    return if used < end { used } else { to };
-                }
-                line += WORD;
+        let mut from = line;
+        while from < end {
+            let used = self.word(from) & (u64::MAX << (from % WORD_LINES));
+            if used != 0 {
+                let found = (from & !(WORD_LINES - 1)) + used.trailing_zeros() as usize;
+                return if found < end { found } else { to };
             }
+            from = (from | (WORD_LINES - 1)) + 1;
         }
         to
     }
 
     /// The first line of the run of free lines that ends just before `line`, stopping at `floor`.
     pub(crate) fn free_run_start(&self, mut line: usize, floor: usize) -> usize {
-        while line > floor && self.count_of(line - 1) == 0 {
+        while line > floor && self.word(line - 1) & (1 << ((line - 1) % WORD_LINES)) == 0 {
             line -= 1;
         }
         line
     }
 
     /// Places (or moves up) the table so that it covers `lines` lines of the region at `base`,
-    /// keeping every count; lines added are free. The first placement in a region whose fresh
-    /// memory reads as zero (`zeroed`) writes nothing.
+    /// keeping every count and bit; lines added are free. The first placement in a region whose
+    /// fresh memory reads as zero (`zeroed`) writes nothing.
     ///
     /// # Safety
-    /// `base..base + line_start(lines) + lines` is region memory this core owns; `lines` is at
-    /// least `self.len()`; the table so far, if any, is the one at `base` for `self.len()` lines.
+    /// `base..base + line_start(lines) + table_bytes(lines)` is region memory this core owns;
+    /// `lines` is at least `self.len()`; the table so far, if any, is the one at `base` for
+    /// `self.len()` lines.
     pub(crate) unsafe fn relocate(&mut self, base: *mut u8, lines: usize, zeroed: bool) {
         let old = self.lines;
+        let (old_words, new_words) = (old.div_ceil(WORD_LINES) * 8, lines.div_ceil(WORD_LINES) * 8);
         let to = base.wrapping_add(line_start(lines));
-        // SAFETY: the old table is `old` counts at `self.counts`, the new one has room for `lines`
-        // at `to`, both inside the region (the caller's promise); `ptr::copy` allows them to overlap
-        // (the table moves up by less than its size when the region grows by little). Cleared
-        // bytes are the new table's own; on a later move they may hold old counts or old data.
+        let to_bits = to.wrapping_add(lines.next_multiple_of(8));
+        // SAFETY: the old table is `old` counts at `self.counts` and `old_words` bitmap bytes after
+        // them; the new one has room for `lines` counts at `to` and `new_words` at `to_bits`, all
+        // inside the region (the caller's promise). The bitmap moves first: its new place starts
+        // past the old counts' end (the table only moves up, and the counts part grows), so it
+        // cannot overwrite counts not yet moved; `ptr::copy` allows each to overlap its old place.
+        // Cleared bytes are the new table's own; on a later move they may hold old data.
         unsafe {
             if old > 0 {
+                ptr::copy(self.counts.add(old.next_multiple_of(8)), to_bits, old_words);
                 ptr::copy(self.counts, to, old);
             }
             if old > 0 || !zeroed {
                 ptr::write_bytes(to.add(old), 0, lines - old);
+                ptr::write_bytes(to_bits.add(old_words), 0, new_words - old_words);
+                // The old last word's bits past the old end were "used" padding in `word`, but
+                // zero in memory: nothing to clear there.
             }
         }
         self.counts = to;
