@@ -37,7 +37,8 @@ const POISON: bool = cfg!(any(debug_assertions, feature = "poison"));
 const NOWHERE: usize = usize::MAX;
 
 /// A hole found by a search is cut off this many lines past what the request needs, so that a
-/// search never walks a long free stretch to its end; the next search carries on from there.
+/// search never walks a long free stretch to its end (the next search carries on from there), and
+/// the peak stays within a few KiB of what was really touched.
 const HOLE_LINES: usize = 16;
 
 /// Rounds a size up to [`MIN_ALIGN`]; zero-sized requests take one word so that no two blocks share
@@ -62,35 +63,28 @@ pub(crate) struct Bump<G: Region> {
     /// The region base; null until the region answers.
     base: *mut u8,
     /// The current hole is `cursor..limit`: free bytes, bumped through by the fast path.
-    /// Invariant: `host_end <= cursor <= limit <= line_start(lines.len())`.
+    /// Invariant: `host_end <= cursor <= limit <= min(peak, line_start(lines.len()))`.
     cursor: usize,
     limit: usize,
-    /// Where the current hole began (to count the bytes bumped through it).
-    hole_start: usize,
     /// The most recent block, if it is still live and not yet counted in the line table (else
     /// [`NOWHERE`]), and its size. A block freed or resized right after it was made (a LIFO free,
-    /// a growing `Vec`) then never touches the table. Everything that reads the table, moves the
-    /// cursor elsewhere or makes another block counts it first (see [`Bump::flush`]).
+    /// a growing `Vec`) then never touches the table. Whatever reads the table, moves the cursor
+    /// elsewhere or makes another block counts it first (see [`Bump::flush`]).
     last: usize,
     last_size: usize,
     lines: LineTable,
     /// End of the last host buffer of this invocation: no host buffer of this invocation lies at
     /// or past it, and nothing below it is reused before the next invocation.
     host_end: usize,
-    /// The furthest any hole has reached (holes are cut off `HOLE_LINES` past what opened them,
-    /// so this is the touched part of the region to within one hole). Invariant: `limit <= peak`;
-    /// lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
+    /// The furthest any hole has reached (holes are cut off [`HOLE_LINES`] past what opened them).
+    /// Lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
     peak: usize,
     /// Counted blocks (`last` is not among them).
     live_blocks: usize,
-    /// Lines that became used (count 0 to 1) and free (1 to 0) since the arena was made, wrapping:
-    /// their difference is the number of lines counted blocks overlap.
+    /// Lines that became used and free since the arena was made, wrapping: their difference is
+    /// the number of lines counted blocks overlap.
     lines_used: usize,
     lines_freed: usize,
-    /// Bytes bumped through in earlier holes (wrapping: a block given back below its hole's start
-    /// makes the current hole's share negative), and that total when this invocation began.
-    bumped: u64,
-    bumped_at_invocation: u64,
     invocation: u32,
     resets: u64,
     failed: u64,
@@ -106,7 +100,6 @@ impl<G: Region> Bump<G> {
             base: ptr::null_mut(),
             cursor: 0,
             limit: 0,
-            hole_start: 0,
             last: NOWHERE,
             last_size: 0,
             lines: LineTable::new(),
@@ -115,8 +108,6 @@ impl<G: Region> Bump<G> {
             live_blocks: 0,
             lines_used: 0,
             lines_freed: 0,
-            bumped: 0,
-            bumped_at_invocation: 0,
             invocation: 0,
             resets: 0,
             failed: 0,
@@ -135,15 +126,23 @@ impl<G: Region> Bump<G> {
     pub(crate) fn alloc(&mut self, layout: Layout) -> *mut u8 {
         // A Layout's size is at most isize::MAX, so adding 7 cannot overflow.
         let size = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
-        let mut offset = self.cursor;
+        let offset = self.cursor;
         if layout.align() > MIN_ALIGN || size > self.limit - offset {
-            offset = self.place_slow(size, layout.align(), usize::MAX);
-            if offset == NOWHERE {
-                return ptr::null_mut();
-            }
-        } else {
-            self.flush();
-            self.cursor = offset + size;
+            return self.alloc_slow(size, layout.align());
+        }
+        self.flush();
+        self.cursor = offset + size;
+        self.last = offset;
+        self.last_size = size;
+        self.base.wrapping_add(offset)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self, size: usize, align: usize) -> *mut u8 {
+        let offset = self.place(size, align, usize::MAX);
+        if offset == NOWHERE {
+            return ptr::null_mut();
         }
         self.last = offset;
         self.last_size = size;
@@ -172,7 +171,7 @@ impl<G: Region> Bump<G> {
         let size = round_size(size)?;
         let mut offset = self.cursor;
         if size > self.limit.min(max_end).saturating_sub(offset) {
-            offset = self.place_slow(size, MIN_ALIGN, max_end);
+            offset = self.place(size, MIN_ALIGN, max_end);
             if offset == NOWHERE {
                 return None;
             }
@@ -183,31 +182,24 @@ impl<G: Region> Bump<G> {
         Some(offset)
     }
 
-    /// [`Bump::alloc_slow`], out of line, answering [`NOWHERE`] for failure.
+    /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or below
+    /// `max_end`, and moves the cursor past them: in the current hole if they fit there, else in
+    /// the next hole below the peak that fits (from the current one on, then from `host_end` round
+    /// to it), else in never-used lines, growing the region if need be; holes first, so that the
+    /// touched part of the region follows what is live. [`NOWHERE`] (and nothing changed) if they
+    /// cannot be placed.
     #[cold]
     #[inline(never)]
-    fn place_slow(&mut self, size: usize, align: usize, max_end: usize) -> usize {
-        self.alloc_slow(size, align, max_end).unwrap_or(NOWHERE)
-    }
-
-    /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or
-    /// below `max_end`, and moves the cursor past them: in the current hole if they fit there,
-    /// else in the next hole that fits (from the current one to the end of the region, then from
-    /// `host_end` round to it), else at the end of the region, grown. Changes nothing on failure.
-    #[inline(always)]
-    fn alloc_slow(&mut self, size: usize, align: usize, max_end: usize) -> Option<usize> {
+    fn place(&mut self, size: usize, align: usize, max_end: usize) -> usize {
+        self.flush();
         // Alignment padding depends on the base address: learn it before placing anything.
         if self.base.is_null() && !self.grow_lines(1) {
             return self.refuse();
         }
-        self.flush();
         if let Some(offset) = self.fit(self.cursor, self.limit.min(max_end), size, align) {
             self.cursor = offset + size;
-            return Some(offset);
+            return offset;
         }
-        // Holes below the peak come first, from the current one on, then from `host_end` round to
-        // it; lines never used (and growth) only when no hole fits, so that the touched part of the
-        // region follows what is live.
         let after = line_of(self.limit);
         let floor = line_at_or_after(self.host_end);
         let pristine = line_at_or_after(self.peak).min(self.lines.len());
@@ -215,29 +207,21 @@ impl<G: Region> Bump<G> {
             None => self.find_hole(floor, after.min(pristine), size, align, max_end),
             found => found,
         };
-        let (offset, end) = match found {
-            Some(found) => found,
-            None => {
-                // The free lines at the end: the run of free lines just below the peak, if any, and
-                // the never-used ones above it, grown if need be.
-                let start = self.lines.free_run_start(pristine, floor);
-                let Some(offset) = self.fit(line_start(start), max_end, size, align) else {
-                    return self.refuse();
-                };
-                if !self.grow_lines(line_at_or_after(offset + size)) {
-                    return self.refuse();
-                }
-                self.find_hole(start, start + 1, size, align, max_end)?
+        let found = found.or_else(|| {
+            // Never-used lines, from the peak on (the region grown to hold the request there).
+            let end = self.fit(line_start(pristine.max(floor)), usize::MAX, size, align)? + size;
+            if !self.grow_lines(line_at_or_after(end)) {
+                return None;
             }
+            self.find_hole(pristine.max(floor), usize::MAX, size, align, max_end)
+        });
+        let Some((offset, end)) = found else {
+            return self.refuse();
         };
-        self.bumped = self
-            .bumped
-            .wrapping_add(self.cursor.wrapping_sub(self.hole_start) as u64);
-        self.hole_start = line_start(line_of(offset));
         self.cursor = offset + size;
         self.limit = end;
         self.peak = self.peak.max(end);
-        Some(offset)
+        offset
     }
 
     /// Where `size` bytes aligned to `align` would go in `from..to`, if they fit.
@@ -265,14 +249,13 @@ impl<G: Region> Bump<G> {
             // The lines the request needs from `start`, and some room after them.
             let want = line_at_or_after(self.fit(hole_start, usize::MAX, size, align)? + size);
             let end = self.lines.next_used(start, want + HOLE_LINES, pristine);
-            let hole_end = line_start(end).min(max_end);
-            if let Some(offset) = self.fit(hole_start, hole_end, size, align) {
+            if let Some(offset) = self.fit(hole_start, line_start(end).min(max_end), size, align) {
                 self.recycled += pristine.min(end).saturating_sub(start) as u64;
                 if POISON {
                     let used_before = line_start(pristine.min(end)).saturating_sub(hole_start);
                     self.poison(hole_start, used_before);
                 }
-                return Some((offset, hole_end));
+                return Some((offset, line_start(end).min(max_end)));
             }
             line = end.max(start + 1);
         }
@@ -282,6 +265,9 @@ impl<G: Region> Bump<G> {
     /// Asks the region for room for `lines` usable lines (and their table); true if it now has it.
     #[inline(never)]
     fn grow_lines(&mut self, lines: usize) -> bool {
+        if lines <= self.lines.len() {
+            return true;
+        }
         let Some((base, end)) = LineTable::bytes_for(lines).and_then(|b| self.region.grow(b))
         else {
             return false;
@@ -305,9 +291,9 @@ impl<G: Region> Bump<G> {
 
     /// Counts a refused request.
     #[cold]
-    fn refuse<T>(&mut self) -> Option<T> {
+    fn refuse(&mut self) -> usize {
         self.failed += 1;
-        None
+        NOWHERE
     }
 
     /// Offset of `ptr` from the base, if it is inside the usable lines (else `None`: the pointer is
@@ -337,6 +323,9 @@ impl<G: Region> Bump<G> {
             size = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
             self.uncount(offset, size);
             self.live_blocks = self.live_blocks.wrapping_sub(1);
+            if POISON {
+                self.poison(offset, size);
+            }
         }
         if offset + size == self.cursor {
             // The hole now starts at the block (it ended at the cursor, and was live until now).
@@ -356,14 +345,11 @@ impl<G: Region> Bump<G> {
     fn uncount(&mut self, offset: usize, size: usize) {
         let freed = self.lines.uncount(offset, size);
         self.lines_freed = self.lines_freed.wrapping_add(freed);
-        if POISON {
-            self.poison(offset, size);
-        }
     }
 
     /// Resizes a counted block: in place when it ends at the cursor and the hole has (or can be
-    /// given) room, when it shrinks, or when what follows it is free; otherwise by allocate, copy
-    /// and free. Null (and the old block untouched) on failure.
+    /// given) room, or when it shrinks; otherwise by allocate, copy and free. Null (and the old
+    /// block untouched) on failure.
     ///
     /// # Safety
     /// `ptr` must be a live counted block of this core allocated with `layout`.
@@ -400,59 +386,44 @@ impl<G: Region> Bump<G> {
         let (Some(offset), Some(new), Ok(new_layout)) =
             (self.offset_of(ptr), round_size(new_size), new_layout)
         else {
-            return self.refuse().unwrap_or(ptr::null_mut());
-        };
-        let Some(new_end) = offset.checked_add(new) else {
-            return self.refuse().unwrap_or(ptr::null_mut());
+            self.refuse();
+            return ptr::null_mut();
         };
         self.flush();
         let old = round_size(layout.size()).unwrap_or(new);
-        let end = offset + old;
-        if end == self.cursor {
-            if self.extend_hole(new_end) {
+        let at_cursor = offset + old == self.cursor;
+        if new <= old || at_cursor && offset.checked_add(new).is_some_and(|e| self.extend_hole(e)) {
+            // In place: the block's lines follow its new end; a shrunk tail is poisoned in debug
+            // builds, and given back at once when the block ends at the cursor.
+            self.uncount(offset, old);
+            self.count(offset, new);
+            if POISON && new < old {
+                self.poison(offset + new, old - new);
+            }
+            if at_cursor {
                 self.cursor = offset + new;
-                self.resize(offset, old, new);
-                return ptr;
             }
-        } else if new <= old || self.room_after(end, new_end) {
-            self.peak = self.peak.max(new_end);
-            if new > old {
-                self.bumped = self.bumped.wrapping_add((new - old) as u64);
-            }
-            self.resize(offset, old, new);
             return ptr;
         }
-        // Move it: place the new block (it cannot overlap the live old one), copy, free the old.
         let new_ptr = self.alloc(new_layout);
-        if new_ptr.is_null() {
-            return new_ptr;
+        if !new_ptr.is_null() {
+            // SAFETY: the caller guarantees `ptr` is a live block of `layout.size()` bytes;
+            // `new_ptr` is a fresh block of `new_size` bytes placed in free lines or the current
+            // hole, so it does not overlap the old one; both derive from the region base.
+            unsafe { ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size)) };
+            // The old block was counted (flushed above) and does not end at the cursor (it is not
+            // the last block, or its hole could not be extended and the new one went elsewhere).
+            self.uncount(offset, old);
+            self.live_blocks -= 1;
+            if POISON {
+                self.poison(offset, old);
+            }
         }
-        // SAFETY: the caller guarantees `ptr` is a live block of `layout.size()` bytes; `new_ptr` is
-        // a fresh block of `new` >= `new_size` bytes in free lines or the current hole, so it does
-        // not overlap the old one; both derive from the region base.
-        unsafe { ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size)) };
-        self.uncount(offset, old);
-        self.live_blocks -= 1;
         new_ptr
     }
 
-    /// Moves a block's end from `offset + old` to `offset + new` (the room is known to be there):
-    /// its lines follow, and in debug builds what it gives up is poisoned.
-    #[inline(never)]
-    fn resize(&mut self, offset: usize, old: usize, new: usize) {
-        let (old_last, new_last) = (line_of(offset + old - 1), line_of(offset + new - 1));
-        if new_last != old_last {
-            let (used, freed) = self.lines.move_last(line_of(offset), old_last, new_last);
-            self.lines_used = self.lines_used.wrapping_add(used);
-            self.lines_freed = self.lines_freed.wrapping_add(freed);
-        }
-        if POISON && new < old {
-            self.poison(offset + new, old - new);
-        }
-    }
-
-    /// Whether the current hole, in which the last block ends at the cursor, can be made to reach
-    /// `new_end`: the lines after the hole must be free, or be added by growing the region when the
+    /// Whether the current hole can be made to reach `new_end` (for the block ending at the
+    /// cursor): the lines after the hole must be free, or be added by growing the region when the
     /// hole runs to its end.
     fn extend_hole(&mut self, new_end: usize) -> bool {
         if new_end <= self.limit {
@@ -462,7 +433,6 @@ impl<G: Region> Bump<G> {
         if line_start(from) != self.limit {
             return false; // a hole cut short by a handle limit: leave it be
         }
-        let pristine = line_at_or_after(self.peak);
         // At the region's end, grow (a refusal is counted by the move the caller tries next).
         let end = if from == self.lines.len() {
             if !self.grow_lines(needed) {
@@ -470,7 +440,7 @@ impl<G: Region> Bump<G> {
             }
             self.lines.len().min(needed + HOLE_LINES)
         } else {
-            self.lines.next_used(from, needed + HOLE_LINES, pristine)
+            (self.lines).next_used(from, needed + HOLE_LINES, line_at_or_after(self.peak))
         };
         if end < needed {
             return false;
@@ -480,27 +450,12 @@ impl<G: Region> Bump<G> {
         true
     }
 
-    /// Whether a block ending at `end` (not the cursor) can grow to `new_end` where it is: no other
-    /// counted block in its last line, free lines after that, and none of it the current hole or a
-    /// host buffer of this invocation.
-    fn room_after(&mut self, end: usize, new_end: usize) -> bool {
-        let (last, new_last) = (line_of(end - 1), line_of(new_end - 1));
-        let clear_of_hole = new_end <= self.cursor || end >= self.limit;
-        if self.host_end > end || !clear_of_hole || new_last >= self.lines.len() {
-            return false;
-        }
-        let pristine = line_at_or_after(self.peak);
-        self.lines.count_of(last) == 1
-            && self.lines.next_used(last + 1, new_last + 1, pristine) > new_last
-    }
-
     /// A checkpoint at the cursor: where a [`Bump::reset_to`] will take it back to.
     pub(crate) fn checkpoint(&mut self, owner: usize) -> Checkpoint {
         Checkpoint {
             owner,
             invocation: self.invocation,
             offset: self.cursor,
-            bumped: self.bumped_now(),
         }
     }
 
@@ -519,8 +474,7 @@ impl<G: Region> Bump<G> {
                 let target = line_at_or_after(cp.offset.max(self.host_end));
                 self.move_cursor(line_start(target.min(self.lines.len())));
             }
-            // (Less than nothing when blocks older than `cp` were given back since.)
-            return self.rewound(self.bumped_now().saturating_sub(cp.bumped));
+            return self.rewound();
         };
         self.refused += 1;
         Reset::Refused(error)
@@ -529,19 +483,16 @@ impl<G: Region> Bump<G> {
     /// Starts a new invocation: host buffers expire, the cursor goes back to the start of the
     /// region, and every line that nothing live overlaps is reusable.
     pub(crate) fn reset_invocation(&mut self) -> Reset {
-        let allocated = self.bumped_now().saturating_sub(self.bumped_at_invocation);
         self.move_cursor(0);
         self.host_end = 0;
-        self.bumped_at_invocation = self.bumped_now();
         self.invocation = self.invocation.wrapping_add(1);
-        self.rewound(allocated)
+        self.rewound()
     }
 
-    fn rewound(&mut self, allocated: u64) -> Reset {
+    fn rewound(&mut self) -> Reset {
         self.resets += 1;
         self.flush();
         Reset::Rewound {
-            allocated: allocated as usize,
             live: line_start(self.live_lines()),
             live_blocks: self.live_blocks,
         }
@@ -563,18 +514,10 @@ impl<G: Region> Bump<G> {
         counted + ends + (end - first).saturating_sub(2)
     }
 
-    /// Bytes bumped through since the arena was made (net of bytes given back).
-    fn bumped_now(&self) -> u64 {
-        self.bumped
-            .wrapping_add(self.cursor.wrapping_sub(self.hole_start) as u64)
-    }
-
     /// An empty hole at `offset`: the next allocation searches from there.
     fn move_cursor(&mut self, offset: usize) {
-        self.bumped = self.bumped_now();
         self.cursor = offset;
         self.limit = offset;
-        self.hole_start = offset;
     }
 
     /// Fills `len` bytes at `offset` with [`POISON_BYTE`] (debug builds and the `poison` feature).
@@ -606,7 +549,6 @@ impl<G: Region> Bump<G> {
             live_blocks: self.live_blocks + usize::from(self.last != NOWHERE),
             live_lines: self.live_lines(),
             lines_recycled: self.recycled,
-            allocated: self.bumped_now(),
             resets: self.resets,
             failed: self.failed,
             refused: self.refused,

@@ -8,30 +8,21 @@
 //! the allocator it would call is this one. Every locked section below is one call into the core.
 
 use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 use core::fmt;
-
-use lock_api::{Mutex, RawMutex};
 
 use crate::abi;
 use crate::bump::{Bump, Misuse};
-use crate::lock::DefaultLock;
+use crate::lock::{ArenaLock, DefaultLock};
 use crate::region::{PlatformRegion, Region};
 use crate::scope::{Checkpoint, Reset, Rewind, ScopeGuard, report};
 use crate::stats::Stats;
 
-/// The core as it sits in the mutex.
-struct Locked<G: Region>(Bump<G>);
-
-// SAFETY: the core is `!Send` only because it holds raw pointers into its region. The region is
-// `Send` and owned by the core alone (see `Region`'s contract), the pointers point into it and are
-// not tied to any thread, and the mutex around `Locked` makes every access exclusive.
-unsafe impl<G: Region + Send> Send for Locked<G> {}
-
 /// An arena usable as the `#[global_allocator]` of a flare (or of any program), shared by
 /// `GlobalAlloc` and the guest's `alloc` export, reset at the top of every invocation.
 ///
-/// `R` is the lock ([`DefaultLock`]: a flag on wasm32 without threads, a spin lock elsewhere) and
-/// `G` the region it bumps through ([`PlatformRegion`]: wasm linear memory, or one block reserved
+/// `R` is the lock ([`DefaultLock`]: nothing at all on wasm32 without threads, a spin lock
+/// elsewhere; any [`lock_api::RawMutex`]) and `G` the region it bumps through ([`PlatformRegion`]: wasm linear memory, or one block reserved
 /// from the system allocator natively; any [`Region`] with [`GlobalArena::with_region`]).
 ///
 /// ```
@@ -53,9 +44,19 @@ unsafe impl<G: Region + Send> Send for Locked<G> {}
 /// let stats = ARENA.stats();
 /// assert_eq!((stats.resets, stats.live_blocks), (3, 0));
 /// ```
-pub struct GlobalArena<R: RawMutex = DefaultLock, G: Region = PlatformRegion> {
-    core: Mutex<R, Locked<G>>,
+pub struct GlobalArena<R: ArenaLock = DefaultLock, G: Region = PlatformRegion> {
+    lock: R,
+    core: UnsafeCell<Bump<G>>,
 }
+
+// SAFETY: the core is reached only in `GlobalArena::with`, between `lock` and `unlock`, so
+// `ArenaLock`'s contract makes every access exclusive; sharing the arena between threads therefore
+// shares nothing but the lock, which must be `Sync` itself. The core may then be used from any
+// thread: it holds raw pointers only into its region, which is `Send` and owned by it alone (see
+// `Region`'s contract).
+unsafe impl<R: ArenaLock + Sync, G: Region + Send> Sync for GlobalArena<R, G> {}
+// SAFETY: as above: the core is not tied to a thread; the region and the lock move with it.
+unsafe impl<R: ArenaLock + Send, G: Region + Send> Send for GlobalArena<R, G> {}
 
 #[cfg(any(target_arch = "wasm32", feature = "std"))]
 impl GlobalArena {
@@ -82,22 +83,23 @@ impl Default for GlobalArena {
 
 // Nothing panics while the lock is held, so every state another thread or a `catch_unwind` can see
 // is a consistent one.
-impl<R: RawMutex, G: Region> core::panic::RefUnwindSafe for GlobalArena<R, G> {}
-impl<R: RawMutex, G: Region> core::panic::UnwindSafe for GlobalArena<R, G> {}
+impl<R: ArenaLock, G: Region> core::panic::RefUnwindSafe for GlobalArena<R, G> {}
+impl<R: ArenaLock, G: Region> core::panic::UnwindSafe for GlobalArena<R, G> {}
 
-impl<R: RawMutex, G: Region> GlobalArena<R, G> {
+impl<R: ArenaLock, G: Region> GlobalArena<R, G> {
     /// An arena over `region`, guarded by the lock `R`.
     ///
     /// ```
-    /// use flare_arena::{GlobalArena, NoThreadsLock, SystemRegion};
-    /// // One thread only: a lock that is just a flag.
-    /// let arena: GlobalArena<NoThreadsLock, SystemRegion> =
+    /// use flare_arena::{GlobalArena, NoThreads, SystemRegion};
+    /// // One thread only: no lock at all (such an arena cannot be shared between threads).
+    /// let arena: GlobalArena<NoThreads, SystemRegion> =
     ///     GlobalArena::with_region(SystemRegion::new(1 << 20));
     /// assert_ne!(arena.guest_alloc(8), 0);
     /// ```
     pub const fn with_region(region: G) -> Self {
         GlobalArena {
-            core: Mutex::const_new(R::INIT, Locked(Bump::new(region))),
+            lock: R::INIT,
+            core: UnsafeCell::new(Bump::new(region)),
         }
     }
 
@@ -107,16 +109,23 @@ impl<R: RawMutex, G: Region> GlobalArena<R, G> {
     }
 
     /// Runs `f` on the core under the lock; reports misuse it saw after unlocking (debug builds).
+    /// `f` is one call into the core, which never calls back into the arena, allocates or panics.
     #[inline(always)]
     fn with<T>(&self, f: impl FnOnce(&mut Bump<G>) -> T) -> T {
-        let mut locked = self.core.lock();
-        let result = f(&mut locked.0);
-        if cfg!(debug_assertions) {
-            let misuse = locked.0.take_misuse();
-            drop(locked);
-            if let Some(misuse) = misuse {
-                misused(misuse);
-            }
+        self.lock.lock();
+        // SAFETY: the lock is held: no other reference to the core exists (see the `Sync` impl),
+        // and `f` does not call back into the arena, so this one is unique until `unlock`.
+        let core = unsafe { &mut *self.core.get() };
+        let result = f(core);
+        let misuse = if cfg!(debug_assertions) {
+            core.take_misuse()
+        } else {
+            None
+        };
+        // SAFETY: this thread took the lock above; the reference to the core is not used again.
+        unsafe { self.lock.unlock() };
+        if let Some(misuse) = misuse {
+            misused(misuse);
         }
         result
     }
@@ -309,7 +318,7 @@ impl<R: RawMutex, G: Region> GlobalArena<R, G> {
     }
 }
 
-impl<R: RawMutex, G: Region> fmt::Debug for GlobalArena<R, G> {
+impl<R: ArenaLock, G: Region> fmt::Debug for GlobalArena<R, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The stats are taken (and the lock released) before anything is formatted.
         let stats = self.stats();
@@ -319,7 +328,7 @@ impl<R: RawMutex, G: Region> fmt::Debug for GlobalArena<R, G> {
     }
 }
 
-impl<R: RawMutex, G: Region> Rewind for &GlobalArena<R, G> {
+impl<R: ArenaLock, G: Region> Rewind for &GlobalArena<R, G> {
     fn mark(&mut self) -> Checkpoint {
         self.checkpoint()
     }
@@ -346,7 +355,7 @@ fn misused(misuse: Misuse) {
 // hole (bytes it found free) or in runs of lines whose live count is zero at or past the end of the
 // last host buffer. Blocks are aligned to `max(8, layout.align())` and sized at least
 // `layout.size()`; refusals return null.
-unsafe impl<R: RawMutex, G: Region> GlobalAlloc for GlobalArena<R, G> {
+unsafe impl<R: ArenaLock, G: Region> GlobalAlloc for GlobalArena<R, G> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.with(|core| core.alloc(layout))

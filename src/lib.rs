@@ -56,7 +56,7 @@ pub use arena::Arena;
 pub use bump::POISON_BYTE;
 pub use global::GlobalArena;
 pub use lines::LINE_BYTES;
-pub use lock::{DefaultLock, NoThreadsLock};
+pub use lock::{ArenaLock, DefaultLock, NoThreads};
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 pub use region::SystemRegion;
 #[cfg(target_arch = "wasm32")]

@@ -205,8 +205,9 @@ impl LineTable {
     }
 
     /// `offset..offset + size` is a live block now; returns how many of its lines were free.
-    /// `size > 0`, and the block lies below `line_start(self.len())`.
-    #[inline(always)]
+    /// `size > 0`, and the block lies below `line_start(self.len())`. (Out of line: every caller
+    /// is a slow path; the fast paths never touch the table.)
+    #[inline(never)]
     pub(crate) fn count(&mut self, offset: usize, size: usize) -> usize {
         let (first, last) = (line_of(offset), line_of(offset + size - 1));
         let used = self.inc(first);
@@ -216,7 +217,7 @@ impl LineTable {
         used + self.count_tail(first, last)
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn count_tail(&mut self, first: usize, last: usize) -> usize {
         self.mark(first + 1, last, true);
         self.inc(last) + (last - first - 1)
@@ -225,7 +226,7 @@ impl LineTable {
     /// The block `offset..offset + size` is dead now; returns how many of its lines became free.
     /// A count found zero means the block was not live (a double free): in debug builds that sets
     /// `misused`, which the arena reports once it is unlocked.
-    #[inline(always)]
+    #[inline(never)]
     pub(crate) fn uncount(&mut self, offset: usize, size: usize) -> usize {
         let (first, last) = (line_of(offset), line_of(offset + size - 1));
         let freed = self.dec(first);
@@ -235,52 +236,10 @@ impl LineTable {
         freed + self.uncount_tail(first, last)
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn uncount_tail(&mut self, first: usize, last: usize) -> usize {
         self.mark(first + 1, last, false);
         self.dec(last) + (last - first - 1)
-    }
-
-    /// A live block starting at line `first` ends in line `new_last` now instead of `old_last`:
-    /// moves its counted last line and marks the lines between. Returns (lines that became used,
-    /// lines that became free).
-    #[inline(never)]
-    pub(crate) fn move_last(
-        &mut self,
-        first: usize,
-        old_last: usize,
-        new_last: usize,
-    ) -> (usize, usize) {
-        if new_last > old_last {
-            // The old last line becomes covered entirely (it stays set; only its count goes, or
-            // the first line keeps its own), the lines after it up to the new last are the block's.
-            if old_last != first {
-                self.counts_only_dec(old_last);
-            }
-            self.mark(old_last + 1, new_last, true);
-            (self.inc(new_last) + (new_last - old_last - 1), 0)
-        } else {
-            // The old last line and those before it down to the new last are given up; the new
-            // last line, which the block covered entirely, is counted now (unless it is the first).
-            let freed = self.dec(old_last) + (old_last - new_last - 1);
-            self.mark(new_last + 1, old_last, false);
-            if new_last != first {
-                // SAFETY: a line of the block, below `self.lines`.
-                unsafe { *self.count_ptr(new_last) = 1 };
-            }
-            (0, freed)
-        }
-    }
-
-    /// Takes one off `line`'s count without touching its bit (it stays set: the block covers it
-    /// entirely from now on).
-    fn counts_only_dec(&mut self, line: usize) {
-        // SAFETY: a line of a block in the usable lines.
-        let count = unsafe { &mut *self.count_ptr(line) };
-        if cfg!(debug_assertions) && *count == 0 {
-            self.misused = true;
-        }
-        *count = count.wrapping_sub(1);
     }
 
     /// The first free line in `line..to`.
@@ -314,14 +273,6 @@ impl LineTable {
             from = (from | (WORD_LINES - 1)) + 1;
         }
         to
-    }
-
-    /// The first line of the run of free lines that ends just before `line`, stopping at `floor`.
-    pub(crate) fn free_run_start(&self, mut line: usize, floor: usize) -> usize {
-        while line > floor && self.word(line - 1) & (1 << ((line - 1) % WORD_LINES)) == 0 {
-            line -= 1;
-        }
-        line
     }
 
     /// Places (or moves up) the table so that it covers `lines` lines of the region at `base`,

@@ -1,79 +1,98 @@
-//! The lock around a `GlobalArena`'s core, and which one it is by default.
+//! How a `GlobalArena` keeps its core exclusive, and which lock it uses by default.
 //!
-//! A `GlobalArena` is generic over any [`lock_api::RawMutex`]. The default depends on the target:
-//! - wasm32 *without* the `atomics` target feature has no threads at all (no shared memory, so no
-//!   second thread can ever run on this memory): [`NoThreadsLock`], a flag that is set while the core
-//!   is in use and traps if it is taken twice. That is all exclusion needs there, and it is what std
-//!   itself does on such targets ("this platform has no threads"). It costs a load, a branch and
-//!   two stores per call, where a spin lock's compare-and-swap loop costs several times that.
+//! A `GlobalArena` locks through [`ArenaLock`], which every [`lock_api::RawMutex`] implements; the
+//! default depends on the target:
+//! - wasm32 *without* the `atomics` target feature has no threads at all: a module's memory cannot
+//!   be shared without `atomics`, so no second thread can ever run on it. The default there is
+//!   [`NoThreads`], which does nothing: there is nobody to exclude. (std makes the same call on
+//!   such targets: "this platform has no threads".) It is not a `RawMutex`, so it cannot guard
+//!   anything but an arena, and an arena never takes its own lock twice.
 //! - everywhere else (native, wasm32 with `atomics`): [`spin::Mutex`], a real lock.
 //!
-//! Must never: allocate, or let two holders in at once.
+//! Must never: allocate, or let two threads hold a lock at once.
 
 use core::cell::Cell;
+use core::marker::PhantomData;
 
-use lock_api::{GuardNoSend, RawMutex};
+use lock_api::RawMutex;
 
-/// The lock a `GlobalArena` uses when none is named.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-pub type DefaultLock = NoThreadsLock;
-/// The lock a `GlobalArena` uses when none is named.
-#[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"))))]
-pub type DefaultLock = spin::Mutex<()>;
-
-/// A lock for a target without threads: a flag, checked so that taking it twice (re-entering the
-/// arena from inside itself, which this crate never does) stops the program instead of aliasing.
+/// What a `GlobalArena` locks with: any [`lock_api::RawMutex`], or [`NoThreads`].
 ///
-/// It is `Sync` only on wasm32 without the `atomics` target feature, where no second thread exists;
-/// elsewhere it can still guard a `GlobalArena` that one thread owns (tests use it that way).
-#[derive(Debug)]
-pub struct NoThreadsLock(Cell<bool>);
+/// # Safety
+/// Between a call of `lock` and the matching `unlock`, no other thread may return from `lock` on
+/// the same value. (A `GlobalArena` never calls `lock` twice without `unlock` in between on one
+/// thread: nothing it does while locked can call back into it.)
+pub unsafe trait ArenaLock {
+    /// A lock in its unlocked state.
+    const INIT: Self;
+    /// Takes the lock, waiting for other threads if need be.
+    fn lock(&self);
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// Only by the thread that holds it.
+    unsafe fn unlock(&self);
+}
 
-// SAFETY: this impl exists only on wasm32 without the `atomics` target feature. There, a module's
-// memory cannot be shared (shared memories need `atomics`), so every access to a `NoThreadsLock` comes
-// from the one thread that runs the module: sharing `&NoThreadsLock` between "threads" shares it with
-// nobody.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-unsafe impl Sync for NoThreadsLock {}
-
-// SAFETY: `lock` succeeds only when the flag was clear and sets it; `try_lock` likewise; `unlock` clears
-// it. So while it is held, any other `lock` (which on this lock's targets can only be a re-entrant
-// one: there is one thread) traps instead of acquiring, and `try_lock` fails: the mutex is
-// exclusive. `Cell` makes it `!Sync` wherever threads may exist (see the `Sync` impl above).
-unsafe impl RawMutex for NoThreadsLock {
-    #[allow(clippy::declare_interior_mutable_const)] // the trait's way to make a fresh lock
-    const INIT: Self = NoThreadsLock(Cell::new(false));
-    type GuardMarker = GuardNoSend;
+// SAFETY: a `RawMutex` is exclusive (its own contract): `lock` returns on one thread at a time.
+unsafe impl<R: RawMutex> ArenaLock for R {
+    #[allow(clippy::declare_interior_mutable_const)] // the way a fresh lock is made
+    const INIT: Self = <R as RawMutex>::INIT;
 
     #[inline]
     fn lock(&self) {
-        if self.0.replace(true) {
-            locked_twice();
-        }
-    }
-
-    #[inline]
-    fn try_lock(&self) -> bool {
-        !self.0.replace(true)
+        RawMutex::lock(self);
     }
 
     #[inline]
     unsafe fn unlock(&self) {
-        self.0.set(false);
-    }
-
-    #[inline]
-    fn is_locked(&self) -> bool {
-        self.0.get()
+        // SAFETY: forwarded: the caller holds the lock.
+        unsafe { RawMutex::unlock(self) }
     }
 }
 
-/// Taking a held `NoThreadsLock` again: on wasm32 there is no other thread that could release it,
-/// so waiting would hang forever; stop instead.
-#[cold]
-fn locked_twice() -> ! {
-    #[cfg(target_arch = "wasm32")]
-    core::arch::wasm32::unreachable();
-    #[cfg(not(target_arch = "wasm32"))]
-    panic!("flare-arena: NoThreadsLock taken twice");
+/// The lock of a target without threads: it does nothing, because there is no other thread to
+/// exclude. `Sync` only on wasm32 without the `atomics` target feature, the one target where that
+/// holds; elsewhere an arena with it can be used, but not shared, by the thread that owns it:
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// let arena: flare_arena::GlobalArena<flare_arena::NoThreads, flare_arena::SystemRegion> =
+///     flare_arena::GlobalArena::with_region(flare_arena::SystemRegion::new(4096));
+/// shared(&arena); // natively there may be threads: not `Sync`
+/// ```
+#[derive(Debug)]
+pub struct NoThreads(PhantomData<Cell<()>>);
+
+// SAFETY: this impl exists only on wasm32 without the `atomics` target feature. There, a module's
+// memory cannot be shared (shared memories need `atomics`), so every access to a value in it comes
+// from the one thread that runs the module: sharing `&NoThreads` shares it with nobody.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+unsafe impl Sync for NoThreads {}
+
+// SAFETY: `NoThreads` is `Sync` only where there are no threads (see above); elsewhere it is
+// `!Sync`, so a value holding it is reached by one thread at a time. Either way no other thread can
+// return from `lock` while one holds it, which is all `ArenaLock` asks.
+unsafe impl ArenaLock for NoThreads {
+    const INIT: Self = NoThreads(PhantomData);
+
+    #[inline(always)]
+    fn lock(&self) {}
+
+    #[inline(always)]
+    unsafe fn unlock(&self) {}
 }
+
+/// The lock a `GlobalArena` uses when none is named.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+pub type DefaultLock = NoThreads;
+/// The lock a `GlobalArena` uses when none is named.
+#[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"))))]
+pub type DefaultLock = spin::Mutex<()>;
+
+// With threads, the default must be a real lock.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+const _: () = assert!(
+    core::mem::size_of::<DefaultLock>() != 0,
+    "wasm32 with atomics needs a real lock"
+);

@@ -23,8 +23,6 @@ pub struct Checkpoint {
     pub(crate) invocation: u32,
     /// The cursor when it was taken.
     pub(crate) offset: usize,
-    /// The bytes the arena had handed out then (for the reset's report).
-    pub(crate) bumped: u64,
 }
 
 /// Why a checkpoint was refused. A refused reset changes nothing.
@@ -49,14 +47,11 @@ impl core::fmt::Display for CheckpointError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a reset reports what it reclaimed and what is still live"]
 pub enum Reset {
-    /// The cursor went back: memory handed out since the checkpoint (or, for `reset`, since the
-    /// last invocation began, host buffers included) is reusable, but for the lines that live
-    /// blocks still overlap; those stay where they are.
+    /// The cursor went back: everything handed out since the checkpoint (or, for `reset`, since
+    /// the last invocation began, host buffers included) is reusable, but for the lines that live
+    /// blocks still overlap; those stay where they are. What a reset reclaims is everything not
+    /// counted here.
     Rewound {
-        /// Bytes handed out since the checkpoint (blocks, host buffers, alignment padding; a block
-        /// freed while it was the last one counts once): what this reset reclaims, but for what
-        /// `live` still holds.
-        allocated: usize,
         /// Bytes that live blocks still hold in the whole arena: the lines they overlap.
         live: usize,
         /// Counted blocks still live in the whole arena.
@@ -67,10 +62,10 @@ pub enum Reset {
 }
 
 impl Reset {
-    /// Bytes handed out since the checkpoint (0 if refused).
-    pub fn allocated(&self) -> usize {
+    /// Bytes that live blocks still hold after the reset (0 if refused).
+    pub fn live(&self) -> usize {
         match *self {
-            Reset::Rewound { allocated, .. } => allocated,
+            Reset::Rewound { live, .. } => live,
             Reset::Refused(_) => 0,
         }
     }

@@ -34,9 +34,6 @@ pub struct Stats {
     pub live_lines: usize,
     /// Lines handed out again after they had been used and freed: reuse at work.
     pub lines_recycled: u64,
-    /// Bytes handed out since the arena was made (blocks, host buffers, alignment padding; a block
-    /// freed while it was the last one and handed out again counts once).
-    pub allocated: u64,
     /// Resets performed (`reset_to`, scope ends, and the start of every invocation).
     pub resets: u64,
     /// Requests refused: exhaustion, overflow, bad sizes or alignments.
@@ -49,14 +46,13 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "capacity {} B of {} B, peak {} B, live {} blocks in {} lines, {} lines recycled, {} B allocated, resets {}, failed {}, refused {}",
+            "capacity {} B of {} B, peak {} B, live {} blocks in {} lines, {} lines recycled, resets {}, failed {}, refused {}",
             self.capacity,
             self.limit,
             self.peak,
             self.live_blocks,
             self.live_lines,
             self.lines_recycled,
-            self.allocated,
             self.resets,
             self.failed,
             self.refused

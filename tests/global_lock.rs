@@ -2,8 +2,7 @@
 //! ABI helpers, misuse handling, and several threads hammering one arena.
 
 use core::alloc::{GlobalAlloc, Layout};
-use flare_arena::{GlobalArena, LINE_BYTES, NoThreadsLock, Reset, SystemRegion, abi};
-use lock_api::RawMutex;
+use flare_arena::{ArenaLock, GlobalArena, LINE_BYTES, NoThreads, Reset, SystemRegion, abi};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn layout(size: usize, align: usize) -> Layout {
@@ -11,14 +10,14 @@ fn layout(size: usize, align: usize) -> Layout {
 }
 
 /// Allocates `layout` from `arena` (a non-zero size, as `GlobalAlloc` requires).
-fn alloc<R: RawMutex>(arena: &GlobalArena<R, SystemRegion>, layout: Layout) -> *mut u8 {
+fn alloc<R: ArenaLock>(arena: &GlobalArena<R, SystemRegion>, layout: Layout) -> *mut u8 {
     assert!(layout.size() > 0);
     // SAFETY: the size is non-zero.
     unsafe { arena.alloc(layout) }
 }
 
 /// Frees a block of `arena`.
-fn free<R: RawMutex>(arena: &GlobalArena<R, SystemRegion>, ptr: *mut u8, layout: Layout) {
+fn free<R: ArenaLock>(arena: &GlobalArena<R, SystemRegion>, ptr: *mut u8, layout: Layout) {
     // SAFETY: every caller passes a live block of `arena` with its own layout, once.
     unsafe { arena.dealloc(ptr, layout) }
 }
@@ -162,28 +161,33 @@ fn a_checkpoint_from_another_global_arena_is_refused() {
 }
 
 #[test]
-fn the_no_threads_lock_excludes_and_stops_on_reentry() {
-    let lock = NoThreadsLock::INIT;
-    assert!(!lock.is_locked());
-    lock.lock();
-    assert!(lock.is_locked());
-    assert!(!lock.try_lock(), "held: a second holder is refused");
-    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.lock()));
-    assert!(again.is_err(), "taking it twice stops instead of aliasing");
-    // SAFETY: this thread holds the lock (taken above; the failed attempts did not take it).
-    unsafe { lock.unlock() };
-    assert!(lock.try_lock());
-    // SAFETY: held by this thread since `try_lock`.
-    unsafe { lock.unlock() };
-    assert!(!lock.is_locked());
-    // A whole arena behind it, used by the one thread that owns it.
-    let arena: GlobalArena<NoThreadsLock, SystemRegion> =
+fn an_arena_without_a_lock_works_for_the_thread_that_owns_it() {
+    // `NoThreads` is wasm32's default without atomics; natively it is not `Sync` (see its docs),
+    // so such an arena stays with one thread, which is all it needs.
+    let arena: GlobalArena<NoThreads, SystemRegion> =
         GlobalArena::with_region(SystemRegion::new(1 << 16));
+    let _ = arena.reset();
     let p = alloc(&arena, layout(40, 8));
     // SAFETY: `p` is a fresh block of 40 bytes.
     unsafe { p.write_bytes(1, 40) };
     free(&arena, p, layout(40, 8));
-    assert_eq!(alloc(&arena, layout(40, 8)), p);
+    assert_eq!(
+        alloc(&arena, layout(40, 8)),
+        p,
+        "the same memory, given back and taken again"
+    );
+    let cp = arena.checkpoint();
+    let scratch: Vec<*mut u8> = (0..100).map(|_| alloc(&arena, layout(200, 8))).collect();
+    for &s in &scratch {
+        free(&arena, s, layout(200, 8));
+    }
+    assert!(!arena.reset_to(cp).is_refused());
+    // Rewound: the scratch memory is reused, from the first line the live block does not share.
+    let next = alloc(&arena, layout(200, 8)) as usize;
+    assert!(
+        next > scratch[0] as usize && next < scratch[99] as usize,
+        "reused: {next:#x}"
+    );
     assert!(!arena.reset().is_refused());
 }
 

@@ -19,9 +19,8 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use flare_arena::{
-    Arena, Checkpoint, CheckpointError, GlobalArena, LINE_BYTES, Region, Reset, Stats,
+    Arena, ArenaLock, Checkpoint, CheckpointError, GlobalArena, LINE_BYTES, Region, Reset, Stats,
 };
-use lock_api::RawMutex;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Where the interpreter's decisions come from.
@@ -149,7 +148,7 @@ impl Subject for Arena<'_> {
 }
 
 /// A `GlobalArena` driven through `GlobalAlloc` (and its host and scope API).
-pub struct Global<'a, R: RawMutex, G: Region>(pub &'a GlobalArena<R, G>);
+pub struct Global<'a, R: ArenaLock, G: Region>(pub &'a GlobalArena<R, G>);
 
 /// `GlobalAlloc` may not be asked for zero bytes (a `Vec` never does): the model's zero-sized
 /// blocks go through it as one byte, which takes the same 8.
@@ -157,7 +156,7 @@ fn nonzero(layout: Layout) -> Layout {
     Layout::from_size_align(layout.size().max(1), layout.align()).unwrap()
 }
 
-impl<R: RawMutex, G: Region> Subject for Global<'_, R, G> {
+impl<R: ArenaLock, G: Region> Subject for Global<'_, R, G> {
     fn alloc(&mut self, layout: Layout) -> *mut u8 {
         // SAFETY: `nonzero` makes the size non-zero, as `GlobalAlloc::alloc` requires.
         unsafe { self.0.alloc(nonzero(layout)) }
@@ -229,18 +228,12 @@ pub struct Model {
     blocks: Vec<Block>,
     /// This invocation's host buffers (all unexpired).
     host: Vec<HostBuffer>,
-    /// Checkpoints of this invocation (valid), with `asked` when they were taken.
-    checkpoints: Vec<(Checkpoint, usize)>,
+    /// Checkpoints of this invocation (valid).
+    checkpoints: Vec<Checkpoint>,
     /// Checkpoints of earlier invocations: every reset to one must be refused.
     stale: Vec<Checkpoint>,
     /// The lines live blocks overlapped after the last change (merged runs).
     lines: Vec<(usize, usize)>,
-    /// Bytes asked for since the model began (rounded sizes plus alignment, of every block, host
-    /// buffer and growth granted): a reset's `allocated` is at most those asked for since its
-    /// checkpoint.
-    asked: usize,
-    /// `asked` when this invocation began.
-    at_invocation: usize,
     clock: u64,
     expected: Expected,
     peak: usize,
@@ -273,8 +266,6 @@ impl Model {
             checkpoints: Vec::new(),
             stale: Vec::new(),
             lines: Vec::new(),
-            asked: 0,
-            at_invocation: 0,
             clock: 0,
             expected: Expected::default(),
             peak: 0,
@@ -440,30 +431,15 @@ impl Model {
         }
     }
 
-    /// A reset the model says is valid, of a checkpoint taken when `asked` was `since`: what is
-    /// live must be exact, what was handed out since within bounds. This
-    /// invocation's host buffers stay (they expire only at the next invocation).
-    fn after_reset(&mut self, result: Reset, since: usize, step: &str) {
+    /// A reset the model says is valid: what it reports live must be exact. This invocation's
+    /// host buffers stay (they expire only at the next invocation).
+    fn after_reset(&mut self, result: Reset, step: &str) {
         self.expected.resets += 1;
-        let Reset::Rewound {
-            allocated,
-            live,
-            live_blocks,
-        } = result
-        else {
-            panic!("{step}: a valid checkpoint was refused: {result:?}");
+        let expected = Reset::Rewound {
+            live: self.live_lines() * LINE_BYTES,
+            live_blocks: self.blocks.len(),
         };
-        assert_eq!(
-            (live, live_blocks),
-            (self.live_lines() * LINE_BYTES, self.blocks.len()),
-            "{step}: what a reset reports live"
-        );
-        // (Net of blocks given back, which may be older than the checkpoint: no lower bound.)
-        let asked = self.asked - since;
-        assert!(
-            allocated <= asked,
-            "{step}: {allocated} B allocated since the checkpoint, of {asked} asked"
-        );
+        assert_eq!(result, expected, "{step}: what a reset reports live");
     }
 
     /// A request the arena answered with `ok`: checks it against what the model says fits, before
@@ -662,15 +638,15 @@ fn step<S: Subject>(
         }
         76..=80 => {
             let cp = arena.checkpoint();
-            model.checkpoints.push((cp, model.asked));
+            model.checkpoints.push(cp);
             let excess = model.checkpoints.len().saturating_sub(16);
             model.checkpoints.drain(..excess);
             "checkpoint"
         }
         81..=85 if !model.checkpoints.is_empty() => {
-            let (cp, since) = model.checkpoints[rng.below(model.checkpoints.len() as u64) as usize];
+            let cp = model.checkpoints[rng.below(model.checkpoints.len() as u64) as usize];
             let result = arena.reset_to(cp);
-            model.after_reset(result, since, at);
+            model.after_reset(result, at);
             "reset_to"
         }
         86..=87 if model.misuse != Misuse::Skip => {
@@ -689,10 +665,9 @@ fn step<S: Subject>(
         }
         93..=96 if depth == 0 => {
             let result = arena.reset();
-            model.after_reset(result, model.at_invocation, at);
-            model.at_invocation = model.asked;
+            model.after_reset(result, at);
             model.host.clear();
-            let closed = model.checkpoints.drain(..).map(|(cp, _)| cp);
+            let closed = model.checkpoints.drain(..);
             model.stale.extend(closed);
             let excess = model.stale.len().saturating_sub(16);
             model.stale.drain(..excess);
@@ -719,7 +694,6 @@ fn alloc(arena: &mut impl Subject, model: &mut Model, rng: &mut impl Choices, at
     if !ptr.is_null() {
         let value = rng.next() as u8;
         fill(ptr, layout.size(), value);
-        model.asked += rounded(layout.size()).unwrap() + layout.align();
         model.blocks.push(Block {
             ptr,
             layout,
@@ -759,7 +733,6 @@ fn host_alloc(arena: &mut impl Subject, model: &mut Model, rng: &mut impl Choice
             .resolve(handle, checked)
             .expect("a fresh host buffer resolves");
         fill(ptr, checked, value);
-        model.asked += rounded(len).unwrap();
         model.host.push(HostBuffer {
             handle,
             len,
@@ -840,7 +813,6 @@ fn realloc(
     if new.is_null() {
         return false; // the old block must be intact: `check` verifies it
     }
-    model.asked += rounded(new_size).unwrap() + layout.align();
     let kept = b.layout.size().min(new_size);
     // SAFETY: the new block holds at least `new_size >= kept` bytes, the first `kept` copied from
     // the old block's filled bytes.
