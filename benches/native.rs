@@ -159,7 +159,7 @@ impl Subject for Bumpalo {
     }
     fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
         blocks.clear();
-        let _ = self.0.reset();
+        self.0.reset();
     }
 }
 
@@ -186,7 +186,7 @@ impl Subject for BumpScope {
     }
     fn release(&mut self, blocks: &mut Vec<(*mut u8, Layout)>) {
         blocks.clear();
-        let _ = self.0.reset();
+        self.0.reset();
     }
 }
 

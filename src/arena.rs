@@ -7,7 +7,7 @@ use core::alloc::Layout;
 use core::fmt;
 
 use crate::abi;
-use crate::bump::{Bump, Misuse};
+use crate::bump::Bump;
 use crate::region::SliceRegion;
 use crate::scope::{Checkpoint, Reset, Rewind, ScopeGuard, report};
 use crate::stats::Stats;
@@ -53,12 +53,10 @@ impl<'buf> Arena<'buf> {
     /// Reports misuse the core saw (a debug panic).
     #[inline(always)]
     fn checked<T>(&mut self, result: T) -> T {
-        if cfg!(debug_assertions) {
-            if let Some(Misuse::NotLive) = self.core.take_misuse() {
-                panic!(
-                    "flare-arena: a block was freed that was not live (double free, or a layout other than its own)"
-                );
-            }
+        if cfg!(debug_assertions)
+            && let Some(misuse) = self.core.take_misuse()
+        {
+            misuse.report();
         }
         result
     }

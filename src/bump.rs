@@ -57,6 +57,19 @@ pub(crate) enum Misuse {
     NotLive,
 }
 
+impl Misuse {
+    /// The debug panic for it; callers holding a lock must release it first.
+    #[cold]
+    #[track_caller]
+    pub(crate) fn report(self) {
+        match self {
+            Misuse::NotLive => panic!(
+                "flare-arena: a block was freed that was not live (double free, or a layout other than its own)"
+            ),
+        }
+    }
+}
+
 /// Single-threaded allocator over one [`Region`].
 pub(crate) struct Bump<G: Region> {
     region: G,
@@ -208,12 +221,14 @@ impl<G: Region> Bump<G> {
             found => found,
         };
         let found = found.or_else(|| {
-            // Never-used lines, from the peak on (the region grown to hold the request there).
-            let end = self.fit(line_start(pristine.max(floor)), usize::MAX, size, align)? + size;
+            // The free lines at the end: those just below the peak, and the never-used ones above
+            // it, the region grown to hold the request there.
+            let start = self.lines.free_run_start(pristine, floor);
+            let end = self.fit(line_start(start), usize::MAX, size, align)? + size;
             if !self.grow_lines(line_at_or_after(end)) {
                 return None;
             }
-            self.find_hole(pristine.max(floor), usize::MAX, size, align, max_end)
+            self.find_hole(start, usize::MAX, size, align, max_end)
         });
         let Some((offset, end)) = found else {
             return self.refuse();

@@ -12,7 +12,7 @@ use core::cell::UnsafeCell;
 use core::fmt;
 
 use crate::abi;
-use crate::bump::{Bump, Misuse};
+use crate::bump::Bump;
 use crate::lock::{ArenaLock, DefaultLock};
 use crate::region::{PlatformRegion, Region};
 use crate::scope::{Checkpoint, Reset, Rewind, ScopeGuard, report};
@@ -125,7 +125,7 @@ impl<R: ArenaLock, G: Region> GlobalArena<R, G> {
         // SAFETY: this thread took the lock above; the reference to the core is not used again.
         unsafe { self.lock.unlock() };
         if let Some(misuse) = misuse {
-            misused(misuse);
+            misuse.report();
         }
         result
     }
@@ -336,17 +336,6 @@ impl<R: ArenaLock, G: Region> Rewind for &GlobalArena<R, G> {
     fn rewind_quietly(&mut self, cp: Checkpoint) {
         let owner = self.owner();
         let _ = self.with(|core| core.reset_to(cp, owner));
-    }
-}
-
-/// A misuse the core saw, as a debug panic (the lock is released).
-#[cold]
-#[track_caller]
-fn misused(misuse: Misuse) {
-    match misuse {
-        Misuse::NotLive => panic!(
-            "flare-arena: a block was freed that was not live (double free, or a layout other than its own)"
-        ),
     }
 }
 

@@ -59,11 +59,9 @@ pub use lines::LINE_BYTES;
 pub use lock::{ArenaLock, DefaultLock, NoThreads};
 #[cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 pub use region::SystemRegion;
-#[cfg(target_arch = "wasm32")]
-pub use region::Wasm32Memory;
 pub use region::{
     DEFAULT_MAX_BYTES, LinearMemory, MIN_ALIGN, PlatformRegion, Region, SliceRegion, WASM_PAGE,
-    WasmRegion,
+    Wasm32Memory, WasmRegion,
 };
 pub use scope::{Checkpoint, CheckpointError, Reset};
 pub use stats::Stats;

@@ -75,6 +75,8 @@ pub(crate) struct LineTable {
     counts: *mut u8,
     /// Lines the table covers: the usable part of the region is `0..line_start(lines)`.
     lines: usize,
+    /// The bitmap: right after the counts, rounded up to a word.
+    bits: *mut u64,
     /// A count was found zero where a live block had to be (debug builds only).
     pub(crate) misused: bool,
 }
@@ -84,6 +86,7 @@ impl LineTable {
         LineTable {
             counts: ptr::null_mut(),
             lines: 0,
+            bits: ptr::null_mut(),
             misused: false,
         }
     }
@@ -129,15 +132,9 @@ impl LineTable {
     /// `line < self.lines`.
     #[inline(always)]
     unsafe fn word_ptr(&self, line: usize) -> *mut u64 {
-        // SAFETY: the bitmap starts 8-aligned (the table starts at a line boundary of an 8-aligned
-        // base, and the counts are rounded up to a word) right after the counts and holds a bit per
-        // line, so the word of a line below `self.lines` is inside it.
-        unsafe {
-            self.counts
-                .add(self.lines.next_multiple_of(8))
-                .cast::<u64>()
-                .add(line / WORD_LINES)
-        }
+        // SAFETY: the bitmap holds a bit per line (see `relocate`), so the word of a line below
+        // `self.lines` is inside it.
+        unsafe { self.bits.add(line / WORD_LINES) }
     }
 
     /// The live blocks that start or end in `line` (the lines a block covers entirely count 0).
@@ -275,6 +272,14 @@ impl LineTable {
         to
     }
 
+    /// The first line of the run of free lines that ends just before `line`, stopping at `floor`.
+    pub(crate) fn free_run_start(&self, mut line: usize, floor: usize) -> usize {
+        while line > floor && self.word(line - 1) & (1 << ((line - 1) % WORD_LINES)) == 0 {
+            line -= 1;
+        }
+        line
+    }
+
     /// Places (or moves up) the table so that it covers `lines` lines of the region at `base`,
     /// keeping every count and bit; lines added are free. The first placement in a region whose
     /// fresh memory reads as zero (`zeroed`) writes nothing.
@@ -307,6 +312,9 @@ impl LineTable {
             }
         }
         self.counts = to;
+        // 8-aligned: the table starts at a line boundary of an 8-aligned base, and the counts
+        // before the bitmap are rounded up to a word.
+        self.bits = to_bits.cast::<u64>();
         self.lines = lines;
     }
 }

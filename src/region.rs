@@ -133,8 +133,7 @@ pub unsafe trait LinearMemory {
     fn claim_heap(&mut self) -> Option<usize>;
 }
 
-/// wasm32's memory 0, grown with `memory.grow`.
-#[cfg(target_arch = "wasm32")]
+/// wasm32's memory 0, grown with `memory.grow`. It is a [`LinearMemory`] on wasm32 only.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Wasm32Memory;
 

@@ -33,7 +33,7 @@ fn nothing_is_reserved_before_the_first_request() {
     // The limit is known up front: the maximum, less the line table (under 1%), in whole lines.
     let limit = arena.stats().limit;
     assert!(
-        limit % LINE_BYTES == 0 && limit <= 1 << 16 && limit >= (1 << 16) * 98 / 100,
+        limit.is_multiple_of(LINE_BYTES) && ((1 << 16) * 98 / 100..=1 << 16).contains(&limit),
         "{limit}"
     );
     let p = alloc(&arena, layout(24, 8));

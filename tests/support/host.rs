@@ -574,7 +574,7 @@ pub fn expected_total(id: u64, items: usize) -> (u64, u32) {
 /// under `config` for `ttl`.
 pub fn stateful_request(state: &str, id: u64) -> Request {
     let values: Vec<String> = (0..1 + id % 6).map(|i| (id * 31 + i).to_string()).collect();
-    let note = if id % 3 == 0 {
+    let note = if id.is_multiple_of(3) {
         format!(r#","note":"request {id} says hi""#)
     } else {
         String::new()

@@ -25,7 +25,7 @@ impl Expected {
         self.requests += 1;
         let client = format!("client-{:03}", id * 7 % 256);
         let sum: u64 = (0..1 + id % 6).map(|i| id * 31 + i).sum();
-        let note = if id % 3 == 0 {
+        let note = if id.is_multiple_of(3) {
             format!("request {id} says hi").len()
         } else {
             0
