@@ -27,10 +27,7 @@ pub fn arena_ops(data: &[u8], misuse: Misuse) {
     let mut input = Unstructured::new(data);
     let words = [64usize, 600, 8192, 1 << 15][input.choose_index(4).unwrap_or(0)];
     let mut storage = vec![0u64; words];
-    // SAFETY: u64 storage reinterpreted as bytes: no padding, every pattern valid, exact length.
-    let bytes: &mut [u8] =
-        unsafe { core::slice::from_raw_parts_mut(storage.as_mut_ptr().cast(), words * 8) };
-    let mut arena = Arena::new(bytes);
+    let mut arena = Arena::new(crate::words_as_bytes(&mut storage));
     let mut model = Model::new(misuse);
     run_ops(&mut arena, &mut model, &mut input, 0, &mut 4000);
 }

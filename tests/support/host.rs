@@ -246,39 +246,74 @@ fn give(caller: &mut Caller<'_, HostState>, data: &[u8]) -> Result<i64> {
     Ok((((ptr as u32 as u64) << 32) | data.len() as u64) as i64)
 }
 
+const M: &str = "flaron/v1";
+
+/// An import that hands the guest a value computed from the host's state (through `alloc`).
+fn give_from(
+    linker: &mut Linker<HostState>,
+    name: &'static str,
+    value: fn(&HostState) -> Vec<u8>,
+) -> Result<()> {
+    linker.func_wrap(M, name, move |mut c: Caller<'_, HostState>| {
+        count(&mut c, name);
+        let v = value(c.data());
+        give(&mut c, &v)
+    })?;
+    Ok(())
+}
+
+/// An import that takes bytes from the guest (`ptr, len`) into the host's state; returns 0.
+fn take_into(
+    linker: &mut Linker<HostState>,
+    name: &'static str,
+    store: fn(&mut HostState, Vec<u8>),
+) -> Result<()> {
+    linker.func_wrap(
+        M,
+        name,
+        move |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, name);
+            let bytes = guest_bytes(&mut c, p, l)?;
+            store(c.data_mut(), bytes);
+            Ok(0i32)
+        },
+    )?;
+    Ok(())
+}
+
 fn link(linker: &mut Linker<HostState>) -> Result<()> {
-    const M: &str = "flaron/v1";
-    linker.func_wrap(M, "req_method", |mut c: Caller<'_, HostState>| {
-        count(&mut c, "req_method");
-        let v = c.data().request.method.clone();
-        give(&mut c, v.as_bytes())
+    give_from(linker, "req_method", |s| {
+        s.request.method.clone().into_bytes()
     })?;
-    linker.func_wrap(M, "req_url", |mut c: Caller<'_, HostState>| {
-        count(&mut c, "req_url");
-        let v = c.data().request.url.clone();
-        give(&mut c, v.as_bytes())
-    })?;
+    give_from(linker, "req_url", |s| s.request.url.clone().into_bytes())?;
+    give_from(linker, "req_body", |s| s.request.body.to_vec())?;
+    give_from(linker, "ws_event_data", |s| s.ws_in.clone())?;
+    take_into(linker, "resp_body_set", |s, body| s.response.body = body)?;
+    take_into(linker, "ws_send", |s, data| s.ws_out.push(data))?;
+    linker.func_wrap(
+        M,
+        "log_info",
+        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
+            count(&mut c, "log_info");
+            let line = guest_text(&mut c, p, l)?;
+            c.data_mut().logs.push(line);
+            Ok(())
+        },
+    )?;
     linker.func_wrap(
         M,
         "req_header_get",
         |mut c: Caller<'_, HostState>, p: i32, l: i32| {
             count(&mut c, "req_header_get");
             let name = guest_text(&mut c, p, l)?.to_ascii_lowercase();
-            let value = c
-                .data()
-                .request
-                .headers
+            let headers = &c.data().request.headers;
+            let value = headers
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| v.clone());
             give(&mut c, value.unwrap_or_default().as_bytes())
         },
     )?;
-    linker.func_wrap(M, "req_body", |mut c: Caller<'_, HostState>| {
-        count(&mut c, "req_body");
-        let body = c.data().request.body.clone();
-        give(&mut c, &body)
-    })?;
     linker.func_wrap(
         M,
         "resp_set_status",
@@ -297,16 +332,11 @@ fn link(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(0i32)
         },
     )?;
-    linker.func_wrap(
-        M,
-        "resp_body_set",
-        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
-            count(&mut c, "resp_body_set");
-            let body = guest_bytes(&mut c, p, l)?;
-            c.data_mut().response.body = body;
-            Ok(0i32)
-        },
-    )?;
+    link_kv_and_crypto(linker)
+}
+
+/// The key-value store (`spark_*`: values carry a 4-byte little-endian TTL first) and signing.
+fn link_kv_and_crypto(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         M,
         "spark_get",
@@ -333,37 +363,12 @@ fn link(linker: &mut Linker<HostState>) -> Result<()> {
     )?;
     linker.func_wrap(
         M,
-        "log_info",
-        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
-            count(&mut c, "log_info");
-            let line = guest_text(&mut c, p, l)?;
-            c.data_mut().logs.push(line);
-            Ok(())
-        },
-    )?;
-    linker.func_wrap(
-        M,
         "crypto_sign_jwt",
         |mut c: Caller<'_, HostState>, p: i32, l: i32| {
             count(&mut c, "crypto_sign_jwt");
             let claims = guest_bytes(&mut c, p, l)?;
             let token = fake_jwt(&claims);
             give(&mut c, token.as_bytes())
-        },
-    )?;
-    linker.func_wrap(M, "ws_event_data", |mut c: Caller<'_, HostState>| {
-        count(&mut c, "ws_event_data");
-        let data = c.data().ws_in.clone();
-        give(&mut c, &data)
-    })?;
-    linker.func_wrap(
-        M,
-        "ws_send",
-        |mut c: Caller<'_, HostState>, p: i32, l: i32| {
-            count(&mut c, "ws_send");
-            let data = guest_bytes(&mut c, p, l)?;
-            c.data_mut().ws_out.push(data);
-            Ok(0i32)
         },
     )?;
     Ok(())

@@ -17,3 +17,10 @@ pub mod flares;
 pub mod guests;
 #[cfg(feature = "host")]
 pub mod host;
+
+/// `u64` storage seen as bytes: an 8-aligned buffer whose length tests know exactly.
+pub fn words_as_bytes(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: u64 has no padding and every byte pattern is a valid u8; the length is exact, and
+    // the returned slice borrows `words` mutably, so nothing else reaches them meanwhile.
+    unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 8) }
+}
