@@ -144,7 +144,8 @@ static HEAP_BASE_CLAIMED: core::sync::atomic::AtomicBool =
 // SAFETY: linear memory 0 spans `memory_size * 64 KiB` bytes from address 0 (pointers to it come from
 // exposed provenance, which is what wasm addresses are); `memory.grow` adds zeroed pages at the end
 // and never moves or removes any; `__heap_base` is where wasm-ld ends static data and the stack, and
-// the atomic flag hands it out once per module.
+// the atomic flag hands it out once per module; on WASI it is never handed out, since libc's
+// `malloc` owns the space after it.
 #[cfg(target_arch = "wasm32")]
 unsafe impl LinearMemory for Wasm32Memory {
     fn at(&self, addr: usize) -> *mut u8 {
@@ -158,6 +159,12 @@ unsafe impl LinearMemory for Wasm32Memory {
         (old != usize::MAX).then_some(old)
     }
     fn claim_heap(&mut self) -> Option<usize> {
+        // On WASI, libc is linked and its `malloc` (wasi-libc's dlmalloc, which libc itself uses
+        // for the environment, preopened directories and so on) takes `__heap_base` up to the end
+        // of the initial memory the first time it runs: that space is libc's, never ours.
+        if cfg!(target_os = "wasi") {
+            return None;
+        }
         unsafe extern "C" {
             static __heap_base: u8;
         }
@@ -171,7 +178,8 @@ unsafe impl LinearMemory for Wasm32Memory {
 /// to `max_bytes`: the region of a `GlobalArena` on wasm32.
 ///
 /// The first `WasmRegion` of a memory to grow claims the free space between `__heap_base` and the
-/// end of the initial memory; any other starts at the memory's end at that moment. Growth stays
+/// end of the initial memory (except on WASI, where libc's `malloc` owns it); any other starts at
+/// the memory's end at that moment. Growth stays
 /// contiguous: if something else grew the memory since our last growth, the request fails cleanly
 /// (the foreign pages are never touched).
 #[derive(Debug)]

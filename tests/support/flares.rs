@@ -14,13 +14,19 @@ pub fn engine() -> &'static Engine {
 
 /// The guest `package` built with `feature`, compiled.
 pub fn module(package: &str, feature: &str) -> Module {
+    module_for(guests::TARGET, package, feature)
+}
+
+/// The guest `package` built for `target` with `feature`, compiled.
+pub fn module_for(target: &str, package: &str, feature: &str) -> Module {
     static MODULES: OnceLock<Mutex<HashMap<String, Module>>> = OnceLock::new();
-    let key = format!("{package}-{feature}");
+    let key = format!("{package}-{feature}-{target}");
     let cache = MODULES.get_or_init(Default::default);
     if let Some(module) = cache.lock().unwrap().get(&key) {
         return module.clone();
     }
-    let wasm = guests::build(package, feature, "release");
+    let wasm =
+        guests::build_for(target, package, feature, "release").unwrap_or_else(|e| panic!("{e}"));
     let module = host::load(engine(), &wasm).expect("guest compiles");
     cache.lock().unwrap().insert(key, module.clone());
     module
@@ -28,7 +34,12 @@ pub fn module(package: &str, feature: &str) -> Module {
 
 /// A fresh instance: nothing has run in it yet.
 pub fn instance(package: &str, feature: &str) -> Flare {
-    Flare::new(engine(), &module(package, feature)).expect("guest instantiates")
+    instance_for(guests::TARGET, package, feature)
+}
+
+/// A fresh instance of the guest built for `target`.
+pub fn instance_for(target: &str, package: &str, feature: &str) -> Flare {
+    Flare::new(engine(), &module_for(target, package, feature)).expect("guest instantiates")
 }
 
 /// One request to the probe guest in `mode` (see tests/guests/probe); its answer.

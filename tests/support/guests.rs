@@ -1,6 +1,7 @@
-//! Builds the guest flares of `tests/guests` for `wasm32-unknown-unknown` with `cargo`, in a target
-//! directory of their own (`target/guests`) so the outer build's lock is never contended. Adds the
-//! wasm target with rustup first if it is missing, so a fresh machine needs no manual step.
+//! Builds the guests of `tests/guests` with `cargo` (flares for `wasm32-unknown-unknown`, and the
+//! same flares for `wasm32-wasip1` or `wasm32v1-none`, the component for `wasm32-wasip2`), in a
+//! target directory of their own (`target/guests`) so the outer build's lock is never contended.
+//! Adds the target with rustup first if it is missing, so a fresh machine needs no manual step.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,8 +22,13 @@ pub fn target_dir() -> PathBuf {
     repo().join("target").join("guests")
 }
 
-/// Makes sure the wasm target is installed for the toolchain this repo pins.
+/// Makes sure the flares' wasm target is installed for the toolchain this repo pins.
 pub fn ensure_wasm_target() -> Result<(), String> {
+    ensure_target(TARGET)
+}
+
+/// Makes sure `target` is installed for the toolchain this repo pins.
+pub fn ensure_target(target: &str) -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .current_dir(repo())
@@ -32,19 +38,19 @@ pub fn ensure_wasm_target() -> Result<(), String> {
     };
     if String::from_utf8_lossy(&installed.stdout)
         .lines()
-        .any(|l| l.trim() == TARGET)
+        .any(|l| l.trim() == target)
     {
         return Ok(());
     }
-    eprintln!("flare-arena: adding the {TARGET} target with rustup (needed to build guest flares)");
+    eprintln!("flare-arena: adding the {target} target with rustup (needed to build guests)");
     let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
+        .args(["target", "add", target])
         .current_dir(repo())
         .status();
     match status {
         Ok(s) if s.success() => Ok(()),
         _ => Err(format!(
-            "could not add the {TARGET} target; run `rustup target add {TARGET}` in {}",
+            "could not add the {target} target; run `rustup target add {target}` in {}",
             repo().display()
         )),
     }
@@ -57,8 +63,19 @@ pub fn build(package: &str, feature: &str, profile: &str) -> PathBuf {
 }
 
 pub fn try_build(package: &str, feature: &str, profile: &str) -> Result<PathBuf, String> {
+    build_for(TARGET, package, feature, profile)
+}
+
+/// Builds guest `package` for `target` (a wasm32 target); the `.wasm` is copied to
+/// `target/guests/out/<package>-<feature>[-<profile>][-<target>].wasm`.
+pub fn build_for(
+    target: &str,
+    package: &str,
+    feature: &str,
+    profile: &str,
+) -> Result<PathBuf, String> {
     let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_wasm_target()?;
+    ensure_target(target)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = target_dir();
     let output = Command::new(&cargo)
@@ -67,7 +84,7 @@ pub fn try_build(package: &str, feature: &str, profile: &str) -> Result<PathBuf,
             "build",
             "--quiet",
             "--target",
-            TARGET,
+            target,
             "--profile",
             profile,
             "-p",
@@ -89,16 +106,19 @@ pub fn try_build(package: &str, feature: &str, profile: &str) -> Result<PathBuf,
         ));
     }
     let built = target_dir
-        .join(TARGET)
+        .join(target)
         .join(if profile == "dev" { "debug" } else { profile })
         .join(format!("{package}.wasm"));
     let out_dir = target_dir.join("out");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
-    let suffix = if profile == "release" {
+    let mut suffix = if profile == "release" {
         String::new()
     } else {
         format!("-{profile}")
     };
+    if target != TARGET {
+        suffix += &format!("-{target}");
+    }
     let out = out_dir.join(format!("{package}-{feature}{suffix}.wasm"));
     std::fs::copy(&built, &out).map_err(|e| format!("copying {}: {e}", built.display()))?;
     Ok(out)

@@ -96,6 +96,8 @@ pub struct HostState {
     /// The import being served (for `flood`).
     serving: &'static str,
     pub flood_report: Option<FloodReport>,
+    /// WASI preview 1, for flares built for `wasm32-wasip1` (reactor modules).
+    wasi: Option<wasmtime_wasi::p1::WasiP1Ctx>,
 }
 
 /// What a flood of `alloc` calls inside one import saw.
@@ -383,6 +385,9 @@ pub fn fake_jwt(claims: &[u8]) -> String {
     format!("eyJhbGciOiJIUzI1NiJ9.{hex}.{hash:016x}")
 }
 
+/// The value of `FLARE_REGION` in a wasip1 flare's environment.
+pub const WASI_REGION: &str = "eu-west-wasi-reactor";
+
 /// One instance of a flare, reused across invocations.
 pub struct Flare {
     store: Store<HostState>,
@@ -399,7 +404,25 @@ impl Flare {
         let mut linker = Linker::new(engine);
         link(&mut linker)?;
         let mut store = Store::new(engine, HostState::default());
+        let wasi = module
+            .imports()
+            .any(|import| import.module() == "wasi_snapshot_preview1");
+        if wasi {
+            // A wasm32-wasip1 flare: WASI beside the flare imports, with one variable set so that
+            // a flare can read it through wasi-libc.
+            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| {
+                state.wasi.as_mut().expect("WASI context")
+            })?;
+            let ctx = wasmtime_wasi::WasiCtx::builder()
+                .env("FLARE_REGION", WASI_REGION)
+                .build_p1();
+            store.data_mut().wasi = Some(ctx);
+        }
         let instance: Instance = linker.instantiate(&mut store, module)?;
+        if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            // A reactor: its constructors run once, before any export.
+            initialize.call(&mut store, ())?;
+        }
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| format_err!("no memory export"))?;

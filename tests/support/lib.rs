@@ -4,13 +4,16 @@
 //! - [`fuzzing`]: the fuzz targets' bodies (so `cargo test` replays their corpus);
 //! - [`fake_memory`]: a linear memory in native memory, for `WasmRegion` off wasm32;
 //! - with feature `host`: [`guests`] (building the guest flares for wasm32), [`host`] (a
-//!   `flaron/v1` host on wasmtime) and [`flares`] (compiled guests, cached per test binary).
+//!   `flaron/v1` host on wasmtime), [`component`] (a host for the WASI component guest) and
+//!   [`flares`] (compiled guests, cached per test binary).
 
 pub mod abi_model;
 pub mod fake_memory;
 pub mod fuzzing;
 pub mod model;
 
+#[cfg(feature = "host")]
+pub mod component;
 #[cfg(feature = "host")]
 pub mod flares;
 #[cfg(feature = "host")]

@@ -328,12 +328,11 @@ fn websocket_exports_reset_the_arena_the_same_way() {
     assert_eq!(flare.arena_stats().unwrap().resets, 3);
 }
 
-#[test]
-fn the_minimal_example_flare_exports_alloc_and_answers() {
-    // examples/minimal_flare.rs is the README's snippet; build it for wasm32 and run it.
-    let wasm = guests::repo().join("target/guests/examples");
-    std::fs::create_dir_all(&wasm).unwrap();
-    guests::ensure_wasm_target().unwrap();
+/// Builds `examples/minimal_flare.rs` (a `no_std` flare) for `target`; the `.wasm`'s path.
+fn build_minimal_example(target: &str) -> std::path::PathBuf {
+    let target_dir = guests::repo().join("target/guests/examples");
+    std::fs::create_dir_all(&target_dir).unwrap();
+    guests::ensure_target(target).unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(guests::repo())
@@ -344,29 +343,87 @@ fn the_minimal_example_flare_exports_alloc_and_answers() {
             "--example",
             "minimal_flare",
             "--target",
-            guests::TARGET,
-            "--target-dir",
+            target,
         ])
-        .arg(&wasm)
+        .arg("--target-dir")
+        .arg(&target_dir)
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()
         .unwrap();
-    assert!(status.success());
-    let path = wasm
-        .join(guests::TARGET)
-        .join("release/examples/minimal_flare.wasm");
-    let module = host::load(engine(), &path).unwrap();
+    assert!(
+        status.success(),
+        "building the minimal example for {target}"
+    );
+    target_dir
+        .join(target)
+        .join("release/examples/minimal_flare.wasm")
+}
+
+fn run_minimal_example(engine: &wasmtime::Engine, path: &std::path::Path) {
+    let module = host::load(engine, path).unwrap();
     let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
     assert!(
         exports.iter().any(|e| e == "alloc"),
         "export_alloc! emitted `alloc`: {exports:?}"
     );
-    let mut flare = Flare::new(engine(), &module).unwrap();
+    let mut flare = Flare::new(engine, &module).unwrap();
     for _ in 0..1000 {
         let (action, _) = flare.handle(&Request::new("GET", "/")).unwrap();
         assert_eq!(action, 1 << 32);
     }
     let ptr = flare.alloc(16).unwrap();
     assert!(ptr != 0 && ptr % 8 == 0);
+    assert_eq!(
+        flare.memory_pages(),
+        17,
+        "the example's 16 pages of stack and data, and one of arena"
+    );
+}
+
+#[test]
+fn the_minimal_example_flare_exports_alloc_and_answers() {
+    run_minimal_example(engine(), &build_minimal_example(guests::TARGET));
+}
+
+/// `wasm32v1-none` is WebAssembly 1.0 (no bulk memory, no sign extension, no reference types):
+/// the same example, built there, runs on an engine that refuses every later proposal, so
+/// nothing in the arena lowers to an instruction such an engine lacks.
+#[test]
+fn the_minimal_example_runs_on_webassembly_1_0() {
+    use wasmtime::WasmFeatures as F;
+    let mut config = wasmtime::Config::new();
+    let later = F::BULK_MEMORY
+        | F::REFERENCE_TYPES
+        | F::MULTI_VALUE
+        | F::SIGN_EXTENSION
+        | F::SATURATING_FLOAT_TO_INT
+        | F::SIMD
+        | F::RELAXED_SIMD
+        | F::MULTI_MEMORY
+        | F::EXTENDED_CONST;
+    config.wasm_features(later, false);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let path = build_minimal_example("wasm32v1-none");
+    run_minimal_example(&engine, &path);
+    // The engine does refuse later instructions, so the run above is not vacuous.
+    let bulk = wat_module_using_memory_fill();
+    assert!(
+        wasmtime::Module::new(&engine, bulk).is_err(),
+        "bulk memory is off"
+    );
+}
+
+fn wat_module_using_memory_fill() -> &'static [u8] {
+    // (module (memory 1) (func i32.const 0 i32.const 0 i32.const 8 memory.fill))
+    &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+        0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type section: () -> ()
+        0x03, 0x02, 0x01, 0x00, // function section
+        0x05, 0x03, 0x01, 0x00, 0x01, // memory section: min 1
+        0x0a, 0x0f, 0x01, 0x0d, 0x00, // code section: one body of 13 bytes, no locals
+        0x41, 0x00, 0x41, 0x00, 0x41, 0x08, // i32.const 0, 0, 8
+        0xfc, 0x0b, 0x00, // memory.fill 0
+        0x0b, // end
+    ]
 }

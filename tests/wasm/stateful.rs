@@ -4,7 +4,8 @@
 //! must be flat after warm-up and within a few pages of the default allocator's, and every answer
 //! right.
 
-use flare_arena_testkit::flares::instance;
+use flare_arena_testkit::flares::instance_for;
+use flare_arena_testkit::guests::TARGET;
 use flare_arena_testkit::host::{self, Flare};
 use std::collections::{HashMap, VecDeque};
 
@@ -66,7 +67,13 @@ impl Expected {
 
 /// Pages of linear memory after request 1,000 and after the last, checking every answer.
 fn run(feature: &str, state: &str, requests: u64) -> (u64, u64, Flare) {
-    let mut flare = instance("stateful", feature);
+    run_on(TARGET, feature, state, requests)
+}
+
+/// [`run`] for the flare built for `target`; on a WASI target each answer also carries the
+/// environment variable the flare reads through wasi-libc.
+fn run_on(target: &str, feature: &str, state: &str, requests: u64) -> (u64, u64, Flare) {
+    let mut flare = instance_for(target, "stateful", feature);
     flare.kv_set("config", host::STATEFUL_CONFIG);
     let mut expected = Expected::default();
     let mut at_1000 = 0;
@@ -84,6 +91,13 @@ fn run(feature: &str, state: &str, requests: u64) -> (u64, u64, Flare) {
             expected.answer(state, id),
             "{feature} {state}: request {id}"
         );
+        if target.starts_with("wasm32-wasi") {
+            assert_eq!(
+                response.header("x-region"),
+                Some(host::WASI_REGION),
+                "{feature} {state} on {target}: request {id}"
+            );
+        }
         if id + 1 == 1000 {
             at_1000 = flare.memory_pages();
         }
@@ -131,4 +145,26 @@ fn stateful_flares_stay_flat_over_twenty_thousand_requests() {
 #[ignore = "long: 100,000 requests per flare (run with --ignored)"]
 fn stateful_flares_stay_flat_over_a_hundred_thousand_requests() {
     flat_and_near_the_default_allocator(100_000);
+}
+
+/// The same flare built for `wasm32-wasip1`, a reactor whose export resets with `invocation`, and
+/// which reads its environment through wasi-libc (whose own `malloc` lives beside the arena) on
+/// every request.
+#[test]
+fn a_wasip1_reactor_stays_flat_and_its_libc_allocations_stay_intact() {
+    const WASIP1: &str = "wasm32-wasip1";
+    for state in ["none", "lru"] {
+        let (_, default_pages, _) = run_on(WASIP1, "dlmalloc", state, 5_000);
+        let (at_1000, end, mut flare) = run_on(WASIP1, "arena", state, 5_000);
+        let stats = flare.arena_stats().unwrap();
+        assert!(
+            end <= at_1000 + 1,
+            "{state} on {WASIP1}: memory grew from {at_1000} to {end} pages: {stats:?}"
+        );
+        assert!(
+            end <= default_pages + 4,
+            "{state} on {WASIP1}: {end} pages, the default allocator {default_pages}"
+        );
+        assert_eq!(stats.failed, 0, "{state} on {WASIP1}: {stats:?}");
+    }
 }

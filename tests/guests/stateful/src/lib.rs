@@ -5,7 +5,9 @@
 //! - `ttl`: a config value fetched from KV and cached in a `static`, refreshed every 100 requests;
 //! - `lru`: the last 64 request URLs in a `static Mutex<VecDeque<String>>`.
 //!
-//! Every request parses a small JSON body and answers a small JSON body.
+//! Every request parses a small JSON body and answers a small JSON body. Built for `wasm32-wasip1`
+//! (a reactor), it also answers the environment variable `FLARE_REGION` in the header `x-region`,
+//! read through wasi-libc on every request: libc allocates with its own malloc beside the arena.
 
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
@@ -88,6 +90,8 @@ pub extern "C" fn handle_request() -> i64 {
             Ok(body) => {
                 sdk::set_status(200);
                 sdk::set_header("content-type", "application/json");
+                #[cfg(target_os = "wasi")]
+                sdk::set_header("x-region", &std::env::var("FLARE_REGION").unwrap_or_default());
                 sdk::set_body(body.as_bytes());
             }
             Err(status) => sdk::set_status(status as u16),
