@@ -6,7 +6,8 @@
 
 For every criterion group: each allocator's median time per element, its throughput, and the
 ratio of its time to flare-arena's in the same group (> 1 means slower than flare-arena).
-The footprint table comes from target/criterion/flare-footprint.json, written by the wasm bench.
+The footprint tables come from target/criterion/flare-footprint.json and flare-component.json,
+written by the wasm bench.
 """
 import json
 import pathlib
@@ -102,6 +103,16 @@ def main():
                      "linear memory after 10,000 requests of the realistic flare, after 20,000 requests of each "
                      "stateful flare (tests/guests/stateful), and after one churn call per seed 0..8 (its peak, "
                      "since memory never shrinks).\n")
+    component = CRITERION / "flare-component.json"
+    if component.exists():
+        rows = json.loads(component.read_text())
+        key = next(k for k in rows[0] if k.startswith("pages_after_"))
+        parts.append("### The WASI component: code bytes and pages of linear memory\n")
+        parts.append("| allocator | component .wasm | pages after 20,000 `summarize` calls |")
+        parts.append("|---|---:|---:|")
+        for r in rows:
+            parts.append(f"| {r['allocator']} | {r['wasm_bytes']} B | {r[key]} |")
+        parts.append("")
     if native:
         parts.append("### Native\n")
         parts += [table(g, groups[g]) for g in native]

@@ -11,12 +11,18 @@
 //! 100,000 random allocations, frees and (in one mode) reallocs per call, the same seeds for every
 //! allocator.
 //!
+//! `wasm_component_summarize` calls the WASI component of tests/guests/component (wasm32-wasip2,
+//! wit-bindgen) through wasmtime's component API: a string and a list of records lowered through
+//! `cabi_realloc` per call, on flare-arena and on std's default allocator (wasi-libc's dlmalloc);
+//! its pages after 20,000 calls are printed and saved to target/criterion/flare-component.json.
+//!
 //! Before the timings, the bench prints the footprint table (code size of a minimal flare per
 //! allocator; linear memory after 10,000 invocations of the realistic flare, after 20,000
 //! requests of each stateful flare, and after the churn workload) and saves it to
 //! target/criterion/flare-footprint.json.
 
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use flare_arena_testkit::component::{self, Orders};
 use flare_arena_testkit::guests::{self, ALLOCATORS};
 use flare_arena_testkit::host::{self, Flare, PAGE};
 use std::time::{Duration, Instant};
@@ -167,6 +173,64 @@ fn flare_invocations(c: &mut Criterion, engine: &Engine) {
     group.finish();
 }
 
+/// The component's allocators: (cargo feature, name in reports).
+const COMPONENT_ALLOCATORS: [(&str, &str); 2] = [
+    ("arena", "flare-arena"),
+    ("system", "std default (wasi-libc dlmalloc)"),
+];
+
+/// Time per `summarize` call of the WASI component (one instance per allocator, reused as a
+/// host reuses one), after its pages over 20,000 calls are recorded.
+fn components(c: &mut Criterion, engine: &Engine) {
+    const CALLS: u64 = 20_000;
+    let orders: Vec<_> = (0..1000).map(|id| component::order(id, 12)).collect();
+    let mut instances = Vec::new();
+    let mut rows = Vec::new();
+    println!(
+        "
+component: pages of linear memory after {CALLS} `summarize` calls on one instance"
+    );
+    println!("| allocator | .wasm bytes | pages |");
+    println!("|---|---:|---:|");
+    for &(feature, name) in &COMPONENT_ALLOCATORS {
+        let wasm = guests::build_for("wasm32-wasip2", "component", feature, "release")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let compiled = component::load(engine, &wasm).expect("component compiles");
+        let mut instance = Orders::new(engine, &compiled, &[]).expect("component instantiates");
+        for id in 0..CALLS {
+            let (customer, items) = &orders[(id % 1000) as usize];
+            instance.summarize(customer, items).expect("summarize");
+        }
+        let pages = instance.memory_pages();
+        println!("| {name} | {} | {pages} |", guests::size(&wasm));
+        rows.push(format!(
+            r#"{{"allocator":"{name}","wasm_bytes":{},"pages_after_{CALLS}":{pages}}}"#,
+            guests::size(&wasm)
+        ));
+        instances.push((name, instance));
+    }
+    let dir = guests::repo().join("target").join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("flare-component.json"),
+        format!("[{}]\n", rows.join(",\n")),
+    );
+
+    let mut group = c.benchmark_group("wasm_component_summarize");
+    group.throughput(Throughput::Elements(1));
+    for (name, instance) in &mut instances {
+        let mut next = 0usize;
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let (customer, items) = &orders[next % orders.len()];
+                next += 1;
+                instance.summarize(customer, items).expect("summarize")
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Linear memory of a fresh stateful flare (tests/guests/stateful) after `requests` requests in
 /// `state`.
 fn stateful_pages(engine: &Engine, feature: &str, state: &str, requests: u64) -> u64 {
@@ -281,5 +345,6 @@ fn main() {
     workloads(&mut criterion, &engine);
     churn(&mut criterion, &engine);
     flare_invocations(&mut criterion, &engine);
+    components(&mut criterion, &engine);
     criterion.final_summary();
 }

@@ -1,9 +1,12 @@
-//! The smallest flare: the arena as `#[global_allocator]`, the host `alloc` export, and one
-//! `handle_request` that builds a `String` per invocation.
+//! The README's flare without `std`: the arena as `#[global_allocator]`, the host `alloc` export,
+//! and one `handle_request` that builds a `String` per invocation, with the panic handler a
+//! `no_std` wasm module needs. It builds for every wasm32 target, WebAssembly 1.0 included:
 //!
-//! Build it for the host with
-//! `cargo build --release --example minimal_flare --target wasm32-unknown-unknown`.
-//! On native targets it builds too (as a `cdylib` with nothing exported), so `cargo test` checks it.
+//!     cargo build --release --example minimal_flare --target wasm32-unknown-unknown
+//!     cargo build --release --example minimal_flare --target wasm32v1-none
+//!
+//! On native targets it builds too (as a `cdylib` with nothing exported), so `cargo test` checks
+//! it; `tests/wasm/runtime.rs` runs both wasm builds on wasmtime.
 #![no_std]
 
 extern crate alloc;

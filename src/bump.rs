@@ -92,6 +92,10 @@ pub(crate) struct Bump<G: Region> {
     /// The furthest any hole has reached (holes are cut off [`HOLE_LINES`] past what opened them).
     /// Lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
     peak: usize,
+    /// Someone else's bytes inside the span that the line table does not mark yet (`from == to`:
+    /// none); see [`Bump::grow_lines`].
+    foreign_from: usize,
+    foreign_to: usize,
     /// Counted blocks (`last` is not among them).
     live_blocks: usize,
     /// Lines that became used and free since the arena was made, wrapping: their difference is
@@ -118,6 +122,8 @@ impl<G: Region> Bump<G> {
             lines: LineTable::new(),
             host_end: 0,
             peak: 0,
+            foreign_from: 0,
+            foreign_to: 0,
             live_blocks: 0,
             lines_used: 0,
             lines_freed: 0,
@@ -220,16 +226,7 @@ impl<G: Region> Bump<G> {
             None => self.find_hole(floor, after.min(pristine), size, align, max_end),
             found => found,
         };
-        let found = found.or_else(|| {
-            // The free lines at the end: those just below the peak, and the never-used ones above
-            // it, the region grown to hold the request there.
-            let start = self.lines.free_run_start(pristine, floor);
-            let end = self.fit(line_start(start), usize::MAX, size, align)? + size;
-            if !self.grow_lines(line_at_or_after(end)) {
-                return None;
-            }
-            self.find_hole(start, usize::MAX, size, align, max_end)
-        });
+        let found = found.or_else(|| self.place_at_end(size, align, max_end, floor));
         let Some((offset, end)) = found else {
             return self.refuse();
         };
@@ -237,6 +234,30 @@ impl<G: Region> Bump<G> {
         self.limit = end;
         self.peak = self.peak.max(end);
         offset
+    }
+
+    /// The free lines at the end: those just below the peak, and the never-used ones above it, the
+    /// region grown to hold the request there. Tried twice: if the growth had to step over someone
+    /// else's pages, the free lines below them may fall short, and the second try starts above.
+    fn place_at_end(
+        &mut self,
+        size: usize,
+        align: usize,
+        max_end: usize,
+        floor: usize,
+    ) -> Option<(usize, usize)> {
+        for _ in 0..2 {
+            let pristine = line_at_or_after(self.peak).min(self.lines.len());
+            let start = self.lines.free_run_start(pristine, floor);
+            let end = self.fit(line_start(start), usize::MAX, size, align)? + size;
+            if !self.grow_lines(line_at_or_after(end)) {
+                return None;
+            }
+            if let Some(found) = self.find_hole(start, usize::MAX, size, align, max_end) {
+                return Some(found);
+            }
+        }
+        None
     }
 
     /// Where `size` bytes aligned to `align` would go in `from..to`, if they fit.
@@ -283,19 +304,48 @@ impl<G: Region> Bump<G> {
         if lines <= self.lines.len() {
             return true;
         }
-        let Some((base, end)) = LineTable::bytes_for(lines).and_then(|b| self.region.grow(b))
-        else {
-            return false;
-        };
-        // The region answers with `end >= bytes_for(lines)` and, once it has answered, the same
-        // base (its contract): blocks already handed out stay where they are.
-        let lines = LineTable::lines_in(end);
-        // SAFETY: `base..base + end` is region memory this core owns (the region's contract), and
-        // `lines_in(end)` lines with their table fit in it; the region never shrinks, so `lines` is
-        // at least the table's; the table so far sits at this same base.
-        unsafe { self.lines.relocate(base, lines, G::ZEROED) };
-        self.base = base;
-        true
+        let mut want = lines;
+        // Twice, or three times at most: a growth that stepped over someone else's pages may have
+        // to grow again so that the table, which sits at the span's end, lands above them.
+        for _ in 0..3 {
+            let Some((base, end)) = LineTable::bytes_for(want).and_then(|b| self.region.grow(b))
+            else {
+                return false;
+            };
+            if let Some((from, to)) = self.region.take_foreign() {
+                // One range from the older one on if some is pending: the span between them
+                // was never used (no table covered it), so marking it too wastes, never loses.
+                if self.foreign_from == self.foreign_to {
+                    self.foreign_from = from;
+                }
+                self.foreign_to = to;
+            }
+            let above_foreign = line_at_or_after(self.foreign_to);
+            let lines_now = LineTable::lines_in(end);
+            if self.foreign_from != self.foreign_to && lines_now < above_foreign {
+                want = lines.max(above_foreign);
+                continue;
+            }
+            // The region answers with `end >= bytes_for(want)` and, once it has answered, the same
+            // base (its contract): blocks already handed out stay where they are.
+            // SAFETY: `base..base + end` is region memory this core owns, but for the foreign range,
+            // which lies below `line_start(lines_now)` (just checked), so the table, placed from
+            // there up, never touches it; `lines_in(end)` lines with their table fit in the span;
+            // the region never shrinks, so `lines_now` is at least the table's; the table so far
+            // sits at this same base.
+            unsafe { self.lines.relocate(base, lines_now, G::ZEROED) };
+            self.base = base;
+            if self.foreign_from != self.foreign_to {
+                // Used for good, so no search hands them out; and below the peak, so that no search
+                // takes them for never-used lines.
+                let (first, end) = (line_of(self.foreign_from), above_foreign);
+                self.lines.mark_foreign(first, end);
+                self.peak = self.peak.max(line_start(end));
+                self.foreign_to = self.foreign_from;
+            }
+            return true;
+        }
+        false
     }
 
     /// Counts a request refused before it reached the core (a host `alloc` of size <= 0).
@@ -449,14 +499,12 @@ impl<G: Region> Bump<G> {
             return false; // a hole cut short by a handle limit: leave it be
         }
         // At the region's end, grow (a refusal is counted by the move the caller tries next).
-        let end = if from == self.lines.len() {
-            if !self.grow_lines(needed) {
-                return false;
-            }
-            self.lines.len().min(needed + HOLE_LINES)
-        } else {
-            (self.lines).next_used(from, needed + HOLE_LINES, line_at_or_after(self.peak))
-        };
+        if from == self.lines.len() && !self.grow_lines(needed) {
+            return false;
+        }
+        // (After a growth that stepped over someone else's pages, the peak is above them and
+        // this reads their lines as used.)
+        let end = (self.lines).next_used(from, needed + HOLE_LINES, line_at_or_after(self.peak));
         if end < needed {
             return false;
         }

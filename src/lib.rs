@@ -1,35 +1,4 @@
-//! # flare-arena
-//!
-//! The memory allocator of WebAssembly request handlers ("flares") that an edge host instantiates
-//! once and calls thousands of times. Every `Vec`, `String` and `Box` a flare builds, and every
-//! buffer the host writes into it through the guest's `alloc` export, come from one 8-byte-aligned
-//! bump region whose cursor goes back to the start at the top of every invocation.
-//!
-//! ```no_run
-//! use flare_arena::GlobalArena;
-//!
-//! #[global_allocator]
-//! static ARENA: GlobalArena = GlobalArena::new();
-//!
-//! flare_arena::export_alloc!(ARENA);
-//!
-//! #[unsafe(no_mangle)]
-//! pub extern "C" fn handle_request() -> i64 {
-//!     ARENA.invocation(|| {
-//!         let mut body = String::new(); // comes from the arena
-//!         body.push_str("hello"); // grows in place: it is the last block
-//!         1i64 << 32 // Respond
-//!     })
-//! }
-//! # fn main() {}
-//! ```
-//!
-//! ## How it stays safe and small
-//! The region is cut into lines of [`LINE_BYTES`]; each line counts the live blocks that overlap
-//! it. Allocation bumps a cursor through a *hole* (a run of free lines); a reset just moves the
-//! cursor back, and the next hole search skips every line something live still overlaps. So a reset
-//! never hands out memory still in use, and memory follows what is live: a block that outlives its
-//! invocation keeps its own lines, nothing more.
+#![doc = include_str!("../README.md")]
 #![no_std]
 #![warn(missing_docs)]
 #![deny(

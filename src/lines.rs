@@ -172,6 +172,12 @@ impl LineTable {
         }
     }
 
+    /// Lines `from..to` (below `self.len()`) hold someone else's memory: used for good. No block
+    /// starts, ends or lies in them, so no free ever clears them.
+    pub(crate) fn mark_foreign(&mut self, from: usize, to: usize) {
+        self.mark(from, to.min(self.lines), true);
+    }
+
     /// One more live block starts or ends in `line`; 1 if the line was free.
     #[inline(always)]
     fn inc(&mut self, line: usize) -> usize {

@@ -30,10 +30,14 @@ pub const WASM_PAGE: usize = 65536;
 /// The arena hands out pointers into `base..base + end` as soon as a region answers, and keeps its
 /// own bookkeeping in that span, so an implementation must guarantee that:
 /// - the span is memory nobody else uses, valid for reads and writes, initialised, for as long as
-///   the region lives;
+///   the region lives, except the ranges [`Region::take_foreign`] reports: those may belong to
+///   someone else, and the arena never reads or writes them;
 /// - `base` is aligned to [`MIN_ALIGN`], and `end` is a multiple of it;
 /// - once it has answered, every later answer has the same `base` and an `end` no smaller;
-/// - if [`Region::ZEROED`] is true, bytes of the span never answered before read as zero;
+/// - if [`Region::ZEROED`] is true, bytes of the span never answered before read as zero (foreign
+///   ranges excepted);
+/// - a foreign range lies above every `end` answered before the `grow` after which
+///   `take_foreign` reports it, and is reported once;
 /// - `grow` never allocates through the global allocator (the arena may *be* the global allocator,
 ///   and its lock is held: that would deadlock), never panics, and never calls back into the arena.
 pub unsafe trait Region {
@@ -48,6 +52,13 @@ pub unsafe trait Region {
     /// The largest `end` this region would ever answer: its maximum size. Growth may still stop
     /// short of it.
     fn limit(&self) -> usize;
+
+    /// Bytes inside the span that are not the arena's, as offsets `(from, to)` from the base: pages
+    /// someone else took from the same memory between two growths, which the last `grow` stepped
+    /// over. The arena asks after every growth and never hands those bytes out.
+    fn take_foreign(&mut self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// A region over a caller's buffer: fixed, never grows.
@@ -179,15 +190,19 @@ unsafe impl LinearMemory for Wasm32Memory {
 ///
 /// The first `WasmRegion` of a memory to grow claims the free space between `__heap_base` and the
 /// end of the initial memory (except on WASI, where libc's `malloc` owns it); any other starts at
-/// the memory's end at that moment. Growth stays
-/// contiguous: if something else grew the memory since our last growth, the request fails cleanly
-/// (the foreign pages are never touched).
+/// the memory's end at that moment. If something else grew the memory since the region's last
+/// growth (libc's `malloc` on WASI, another allocator), the region grows at the new end and
+/// reports the pages in between as foreign ([`Region::take_foreign`]): the arena steps over them
+/// and never touches them.
 #[derive(Debug)]
 pub struct WasmRegion<M: LinearMemory> {
     memory: M,
     /// The region's first address (0 until first use) and its end.
     start: usize,
     end: usize,
+    /// Someone else's pages the last growth stepped over, from the start (`from == to`: none).
+    foreign_from: usize,
+    foreign_to: usize,
     /// `max_bytes ^ DEFAULT_MAX_BYTES`: zero for the default, so that a default `GlobalArena`
     /// static is all zeroes and lives in `.bss` rather than adding its size to the `.wasm`.
     max_bytes_xor_default: usize,
@@ -212,6 +227,8 @@ impl<M: LinearMemory> WasmRegion<M> {
             memory,
             start: 0,
             end: 0,
+            foreign_from: 0,
+            foreign_to: 0,
             max_bytes_xor_default: (max_bytes & !(MIN_ALIGN - 1)) ^ DEFAULT_MAX_BYTES,
         }
     }
@@ -239,9 +256,11 @@ impl<M: LinearMemory> WasmRegion<M> {
 
 // SAFETY: the span starts either at `__heap_base` (claimed once per memory, see
 // `LinearMemory::claim_heap`; everything from there to the end of memory is unused) or at the end of
-// memory at claim time, and only grows over pages that `grow` just added for us, never over foreign
-// ones; added pages are zero. Linear memory never shrinks or moves; the start is set once and
-// 8-aligned, and the end answered is rounded down to 8. `grow` calls no allocator.
+// memory at claim time, and only grows over pages that `grow` just added for us: pages someone else
+// added in between (from our end to where `memory.grow` says ours start) are reported by the next
+// `take_foreign`, before any later growth, and lie above every end answered so far. Added pages are
+// zero. Linear memory never shrinks or moves; the start is set once and 8-aligned, and the end
+// answered is rounded down to 8. `grow` calls no allocator.
 unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
     const ZEROED: bool = true;
 
@@ -255,22 +274,43 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
         }
         let needed_end = self.start.checked_add(min_end)?;
         if needed_end > self.end {
-            if self.memory_end() != self.end {
-                return None; // someone else grew memory: our next pages are not ours
-            }
+            // Pages past our end that someone else added are theirs: ours start after them, and
+            // what was missing is taken there in full.
+            let at = self.memory_end().max(self.end);
             let max_end = self.start.checked_add(max_bytes)?;
             let missing = (needed_end - self.end).div_ceil(WASM_PAGE);
-            let room = max_end.saturating_sub(self.end) / WASM_PAGE;
+            // (Never true without foreign pages: our end is a page boundary and `needed_end` is
+            // at most `max_end`.)
+            if at + missing * WASM_PAGE > max_end.next_multiple_of(WASM_PAGE) {
+                return None;
+            }
+            let room = max_end.saturating_sub(at) / WASM_PAGE;
             let pages = missing.max(Self::MIN_GROW_PAGES.min(room));
-            self.memory.grow(pages)?;
-            self.end += pages * WASM_PAGE;
+            // `memory.grow` says where the new pages are: later than `at` if someone grew the
+            // memory in between (another thread's libc), never earlier.
+            let grown_at = self.memory.grow(pages)? * WASM_PAGE;
+            if grown_at != self.end {
+                // Still pending (a growth that then fell short of `min_end` answered nothing):
+                // one range from the older gap on, our unanswered pages in it wasted, not lost.
+                if self.foreign_from == self.foreign_to {
+                    self.foreign_from = self.end - self.start;
+                }
+                self.foreign_to = grown_at - self.start;
+            }
+            self.end = grown_at + pages * WASM_PAGE;
         }
         let capacity = (self.end - self.start).min(max_bytes) & !(MIN_ALIGN - 1);
-        Some((self.memory.at(self.start), capacity))
+        (capacity >= min_end).then(|| (self.memory.at(self.start), capacity))
     }
 
     fn limit(&self) -> usize {
         self.max_bytes()
+    }
+
+    fn take_foreign(&mut self) -> Option<(usize, usize)> {
+        let foreign = (self.foreign_from, self.foreign_to);
+        self.foreign_to = self.foreign_from;
+        (foreign.0 < foreign.1).then_some(foreign)
     }
 }
 

@@ -583,14 +583,16 @@ fn the_line_table_moves_up_as_the_region_grows_and_keeps_every_count() {
 }
 
 #[test]
-fn memory_grown_behind_the_arenas_back_is_never_touched() {
-    let memory = FakeMemory::new(1, 16, 1000);
+fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
+    let memory = FakeMemory::new(1, 64, 1000);
     let arena: GlobalArena<flare_arena::DefaultLock, _> =
-        GlobalArena::with_region(WasmRegion::over(&memory, 16 << 16));
-    // (Under Miri, blocks of 8 KiB fill the page in fewer steps.)
+        GlobalArena::with_region(WasmRegion::over(&memory, 48 << 16));
+    // (Under Miri, blocks of 8 KiB fill the pages in fewer steps.)
     let size = if cfg!(miri) { 8000 } else { 1000 };
     // SAFETY: a non-zero size.
-    assert!(!unsafe { arena.alloc(layout(8, 8)) }.is_null());
+    let first = unsafe { arena.alloc(layout(8, 8)) };
+    assert!(!first.is_null());
+    fill(first, 8, 0x11);
     let foreign = memory.grow_behind_its_back(1, 0xF0).unwrap();
     let mut granted = 0usize;
     loop {
@@ -599,13 +601,89 @@ fn memory_grown_behind_the_arenas_back_is_never_touched() {
         if p.is_null() {
             break;
         }
+        let addr = p.addr() - memory.base_addr();
+        assert!(
+            addr + size <= foreign || addr >= foreign + (1 << 16),
+            "block {granted} at {addr:#x} overlaps the foreign page at {foreign:#x}"
+        );
         fill(p, size, 0);
         granted += 1;
     }
-    assert!(granted > 0, "the arena's own pages are still used");
+    assert!(
+        granted * size > 40 << 16,
+        "the arena grew past the foreign page to its maximum: {granted} blocks"
+    );
     assert!(
         memory.holds(foreign, 1 << 16, 0xF0),
         "the foreign page is untouched"
     );
+    assert!(holds(first, 8, 0x11), "the first block is intact");
     assert!(arena.stats().failed >= 1);
+}
+
+/// Someone else (libc's `malloc` on WASI) grows the memory between the arena's growths, again and
+/// again, while blocks live and die: no block ever lands on a foreign page, no foreign byte
+/// changes, every live block keeps its contents, and the line table (which moves to the span's
+/// end at each growth) never lands on foreign pages either.
+#[test]
+fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
+    let memory = FakeMemory::new(1, 400, 1000);
+    let arena: GlobalArena<flare_arena::DefaultLock, _> =
+        GlobalArena::with_region(WasmRegion::over(&memory, 300 << 16));
+    let mut foreign: Vec<(usize, usize)> = Vec::new();
+    let mut live: Vec<(*mut u8, usize, u8)> = Vec::new();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let rounds = if cfg!(miri) { 40 } else { 3000 };
+    for round in 0..rounds {
+        let r = next();
+        if r % 23 == 0 {
+            let pages = 1 + (r >> 8) as usize % 3;
+            if let Some(at) = memory.grow_behind_its_back(pages, 0xF0) {
+                foreign.push((at, pages << 16));
+            }
+        }
+        if r % 3 == 0 && !live.is_empty() {
+            let (p, size, value) = live.swap_remove((r >> 16) as usize % live.len());
+            assert!(holds(p, size, value), "round {round}: a live block changed");
+            // SAFETY: a live block of this arena with this layout.
+            unsafe { arena.dealloc(p, layout(size, 8)) };
+            continue;
+        }
+        let size = 8 + (r >> 24) as usize % (if cfg!(miri) { 2000 } else { 20_000 });
+        // SAFETY: a non-zero size.
+        let p = unsafe { arena.alloc(layout(size, 8)) };
+        if p.is_null() {
+            continue;
+        }
+        let addr = p.addr() - memory.base_addr();
+        for &(at, len) in &foreign {
+            assert!(
+                addr + size <= at || addr >= at + len,
+                "round {round}: block at {addr:#x}+{size} overlaps foreign pages at {at:#x}+{len}"
+            );
+        }
+        let value = (round % 251) as u8;
+        fill(p, size, value);
+        live.push((p, size, value));
+    }
+    assert!(
+        foreign.len() > 3,
+        "the test grew memory behind the arena's back"
+    );
+    for &(at, len) in &foreign {
+        assert!(
+            memory.holds(at, len, 0xF0),
+            "foreign pages at {at:#x} changed"
+        );
+    }
+    for &(p, size, value) in &live {
+        assert!(holds(p, size, value), "a live block changed");
+    }
+    assert_eq!(arena.stats().live_blocks, live.len());
 }

@@ -244,7 +244,7 @@ fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
 }
 
 #[test]
-fn memory_grown_behind_the_arenas_back_is_never_touched() {
+fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     let mut flare = instance("probe", "arena");
     assert_eq!(probe(&mut flare, "hello"), "hello");
     let foreign: usize = probe(&mut flare, "foreign")
@@ -252,32 +252,26 @@ fn memory_grown_behind_the_arenas_back_is_never_touched() {
         .expect("the page address");
     let foreign_range = foreign..foreign + 65536;
     let pages = flare.memory_pages();
-    // The arena must not grow over or past the foreign page: requests that need more memory than
-    // it already has fail cleanly (0), and nothing it hands out overlaps the foreign page.
-    let mut granted = 0;
-    loop {
+    // The arena grows past the foreign page (someone else's, as libc's malloc would take on
+    // WASI) and never hands out a byte of it.
+    for _ in 0..200 {
         let ptr = flare.alloc(16 << 10).unwrap();
-        if ptr == 0 {
-            break;
-        }
+        assert_ne!(ptr, 0, "host buffers of 16 KiB, 3.2 MiB in all");
         let start = ptr as u32 as usize;
         assert!(
             start + (16 << 10) <= foreign_range.start || start >= foreign_range.end,
             "overlaps the foreign page"
         );
-        granted += 1;
-        assert!(granted < 10_000);
     }
     assert!(
         flare.read(foreign as i32, 65536).iter().all(|&b| b == 0xF0),
         "the foreign page was written"
     );
-    assert_eq!(
-        flare.memory_pages(),
-        pages,
-        "the arena did not grow memory past the foreign page"
+    assert!(
+        flare.memory_pages() > pages + 40,
+        "the arena grew memory past the foreign page"
     );
-    assert!(flare.arena_stats().unwrap().failed > 0);
+    assert_eq!(flare.arena_stats().unwrap().failed, 0);
     // Invocations still work within the memory the arena has.
     for _ in 0..100 {
         assert_eq!(probe(&mut flare, "interleave").split(' ').count(), 4);

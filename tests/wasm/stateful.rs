@@ -97,6 +97,11 @@ fn run_on(target: &str, feature: &str, state: &str, requests: u64) -> (u64, u64,
                 Some(host::WASI_REGION),
                 "{feature} {state} on {target}: request {id}"
             );
+            assert_eq!(
+                response.header("x-libc"),
+                Some("intact"),
+                "{feature} {state} on {target}: libc's blocks, request {id}"
+            );
         }
         if id + 1 == 1000 {
             at_1000 = flare.memory_pages();
@@ -149,7 +154,8 @@ fn stateful_flares_stay_flat_over_a_hundred_thousand_requests() {
 
 /// The same flare built for `wasm32-wasip1`, a reactor whose export resets with `invocation`, and
 /// which reads its environment through wasi-libc (whose own `malloc` lives beside the arena) on
-/// every request.
+/// every request. In its first 1,000 requests libc's `malloc` and the arena grow memory in turn,
+/// so the arena's growths step over libc's pages: both heaps' blocks must stay intact.
 #[test]
 fn a_wasip1_reactor_stays_flat_and_its_libc_allocations_stay_intact() {
     const WASIP1: &str = "wasm32-wasip1";
@@ -161,10 +167,16 @@ fn a_wasip1_reactor_stays_flat_and_its_libc_allocations_stay_intact() {
             end <= at_1000 + 1,
             "{state} on {WASIP1}: memory grew from {at_1000} to {end} pages: {stats:?}"
         );
+        // Two heaps side by side each keep their own slack (the arena grows 4 pages at a time,
+        // libc's malloc by what it needs), and each growth of the arena after libc's leaves a
+        // partial line or two beside libc's pages: a few pages more than one heap, not a leak.
         assert!(
-            end <= default_pages + 4,
+            end <= default_pages + 8,
             "{state} on {WASIP1}: {end} pages, the default allocator {default_pages}"
         );
         assert_eq!(stats.failed, 0, "{state} on {WASIP1}: {stats:?}");
+        println!(
+            "{state} on {WASIP1}: flare-arena {at_1000} -> {end} pages, the default allocator {default_pages}"
+        );
     }
 }

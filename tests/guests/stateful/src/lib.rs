@@ -8,6 +8,9 @@
 //! Every request parses a small JSON body and answers a small JSON body. Built for `wasm32-wasip1`
 //! (a reactor), it also answers the environment variable `FLARE_REGION` in the header `x-region`,
 //! read through wasi-libc on every request: libc allocates with its own malloc beside the arena.
+//! During its first 1,000 requests it also grows both heaps in turn (64 KiB from libc's `malloc`,
+//! 48 KiB more kept by the flare), so the arena's growths have to step over pages libc took; the
+//! header `x-libc` says whether libc's blocks kept their contents.
 
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
@@ -40,6 +43,8 @@ fn handle() -> Result<String, u16> {
         *requests += 1;
         *requests
     };
+    #[cfg(target_os = "wasi")]
+    sdk::set_header("x-libc", interleave_heaps(request));
     let state = sdk::req_header("x-state");
     let url = sdk::req_url();
     let body = sdk::req_body().ok_or(400u16)?;
@@ -81,6 +86,36 @@ fn handle() -> Result<String, u16> {
         _ => return Err(400),
     };
     Ok(format!(r#"{{"client":"{}","sum":{sum},"note":{note},{kept}}}"#, event.client))
+}
+
+/// Both heaps grown in turn, every 50th of the first 1,000 requests; whether every block libc
+/// handed out still holds its pattern.
+#[cfg(target_os = "wasi")]
+fn interleave_heaps(request: u64) -> &'static str {
+    unsafe extern "C" {
+        fn malloc(size: usize) -> *mut u8;
+    }
+    const LIBC_BLOCK: usize = 64 << 10;
+    static LIBC_BLOCKS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    static KEPT: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+    let mut blocks = LIBC_BLOCKS.lock().unwrap();
+    if request <= 1000 && request % 50 == 0 {
+        // SAFETY: libc's malloc, any size; the block is only used below, within its size.
+        let block = unsafe { malloc(LIBC_BLOCK) };
+        if !block.is_null() {
+            let pattern = blocks.len() as u8 ^ 0x5A;
+            // SAFETY: a fresh block of LIBC_BLOCK bytes, never freed.
+            unsafe { block.write_bytes(pattern, LIBC_BLOCK) };
+            blocks.push(block.expose_provenance());
+        }
+        KEPT.lock().unwrap().push(vec![0xC3; 48 << 10]);
+    }
+    let intact = blocks.iter().enumerate().all(|(i, &addr)| {
+        // SAFETY: a live block of LIBC_BLOCK bytes from libc's malloc, written above.
+        let block = unsafe { std::slice::from_raw_parts(std::ptr::with_exposed_provenance::<u8>(addr), LIBC_BLOCK) };
+        block.iter().all(|&b| b == i as u8 ^ 0x5A)
+    }) && KEPT.lock().unwrap().iter().all(|kept| kept.iter().all(|&b| b == 0xC3));
+    if intact { "intact" } else { "CORRUPTED" }
 }
 
 #[unsafe(no_mangle)]
