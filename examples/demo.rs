@@ -1,10 +1,13 @@
 //! The main job: builds sample flares for wasm32 on flare-arena and on the default allocator,
 //! drives each through a real wasm runtime (wasmtime) on one reused instance, and prints what the
 //! arena did next to the default allocator: the realistic flare (tests/guests/flare), and a flare
-//! that keeps the last 64 request URLs in a `static` (tests/guests/stateful, `lru`).
+//! that keeps the last 64 request URLs in a `static` (tests/guests/stateful, `lru`); then a WASI
+//! component (tests/guests/component, `wasm32-wasip2`) called through wasmtime's component API,
+//! on flare-arena and on std's default allocator there.
 //!
 //!     cargo run --release --example demo -- --help
 
+use flare_arena_testkit::component::{self, Orders};
 use flare_arena_testkit::guests::{self, ALLOCATORS};
 use flare_arena_testkit::host::{self, Flare, PAGE, Request};
 use std::time::Instant;
@@ -23,7 +26,8 @@ OPTIONS:
 
 Two flares: the realistic one (headers, a JSON order, KV and JWT host calls, a JSON answer) and
 one that keeps the last 64 request URLs in a static VecDeque (state that outlives every
-request). Each allocator gets one instance per flare, reused for every invocation, as an edge
+request); then a WASI component (wasm32-wasip2) whose arguments, a string and a list of records,
+arrive through cabi_realloc before its export resets, on flare-arena and on std's default. Each allocator gets one instance per flare, reused for every invocation, as an edge
 host does. The tables show the median time of one call, linear memory at the start, after 1,000
 invocations and at the end, and the arena's own counters: its peak, the blocks still live and
 the lines (256 B) they hold.";
@@ -221,6 +225,80 @@ fn print_table(sample: &Sample, rows: &[Row], options: &Options) {
     }
 }
 
+/// The WASI component on `feature` (`arena` or `system`): (name, .wasm bytes, median ns, p99 ns,
+/// pages at start / after 1,000 / at end, the arena's live blocks).
+type ComponentRow = (
+    &'static str,
+    u64,
+    u64,
+    u64,
+    (usize, usize, usize),
+    Option<u64>,
+);
+
+fn run_component(
+    feature: &str,
+    options: &Options,
+    engine: &wasmtime::Engine,
+) -> Result<ComponentRow, String> {
+    let name = if feature == "arena" {
+        "flare-arena"
+    } else {
+        "std default (wasi-libc dlmalloc)"
+    };
+    eprintln!("[component on {name}] building for wasm32-wasip2 ...");
+    let wasm = guests::build_for("wasm32-wasip2", "component", feature, "release")?;
+    let compiled = component::load(engine, &wasm).map_err(|e| e.to_string())?;
+    let mut orders = Orders::new(engine, &compiled, &[]).map_err(|e| e.to_string())?;
+    let start_pages = orders.memory_pages();
+    let mut after_1000 = start_pages;
+    let mut times = Vec::with_capacity(options.invocations as usize);
+    for id in 0..options.invocations {
+        let (customer, items) = component::order(id % 1000, 12);
+        let started = Instant::now();
+        let receipt = orders
+            .summarize(&customer, &items)
+            .map_err(|e| format!("call {id}: {e:?}"))?;
+        times.push(started.elapsed().as_nanos() as u64);
+        if receipt != component::receipt(&customer, &items) {
+            return Err(format!("call {id} answered {receipt}"));
+        }
+        if id + 1 == 1000 {
+            after_1000 = orders.memory_pages();
+        }
+    }
+    times.sort_unstable();
+    let quantile = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    let live = orders
+        .arena_stats()
+        .map_err(|e| e.to_string())?
+        .get(2)
+        .copied();
+    Ok((
+        name,
+        guests::size(&wasm),
+        quantile(0.5),
+        quantile(0.99),
+        (start_pages, after_1000, orders.memory_pages()),
+        live,
+    ))
+}
+
+fn print_components(rows: &[ComponentRow], options: &Options) {
+    println!(
+        "\nWASI component (tests/guests/component, wasm32-wasip2): {} calls of `summarize` on one instance each, every receipt checked\n",
+        options.invocations
+    );
+    println!(
+        "| allocator | .wasm bytes | median ns | p99 ns | pages at start | after 1,000 | at end | live blocks |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, bytes, median, p99, (start, after, end), live) in rows {
+        let live = live.map_or("n/a".to_string(), |n| n.to_string());
+        println!("| {name} | {bytes} | {median} | {p99} | {start} | {after} | {end} | {live} |");
+    }
+}
+
 fn main() {
     let options = match parse() {
         Ok(options) => options,
@@ -244,9 +322,20 @@ fn main() {
         }
         tables.push(rows);
     }
+    let mut components = Vec::new();
+    for feature in ["arena", "system"] {
+        match run_component(feature, &options, &engine) {
+            Ok(row) => components.push(row),
+            Err(error) => {
+                eprintln!("demo: {error}");
+                std::process::exit(1);
+            }
+        }
+    }
     for (sample, rows) in SAMPLES.iter().zip(&tables) {
         print_table(sample, rows, &options);
     }
+    print_components(&components, &options);
     println!(
         "\n(Timings from one run on this machine; the criterion benches give the careful numbers.)"
     );
