@@ -75,36 +75,22 @@ pub fn build_for(
     profile: &str,
 ) -> Result<PathBuf, String> {
     let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    ensure_target(target)?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let target_dir = target_dir();
-    let output = Command::new(&cargo)
-        .current_dir(repo().join("tests").join("guests"))
-        .args([
-            "build",
-            "--quiet",
-            "--target",
-            target,
+    cargo_build(
+        &repo().join("tests").join("guests"),
+        target,
+        &[
             "--profile",
             profile,
             "-p",
             package,
-        ])
-        .args(["--no-default-features", "--features", feature])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        // Flags meant for the native build (coverage, sanitizers) must not reach the wasm build.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .output()
-        .map_err(|e| format!("could not run {cargo}: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "building guest {package} ({feature}, {profile}) failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
+            "--no-default-features",
+            "--features",
+            feature,
+        ],
+        &target_dir,
+    )
+    .map_err(|e| format!("building guest {package} ({feature}, {profile}) failed:\n{e}"))?;
     let built = target_dir
         .join(target)
         .join(if profile == "dev" { "debug" } else { profile })
@@ -122,6 +108,47 @@ pub fn build_for(
     let out = out_dir.join(format!("{package}-{feature}{suffix}.wasm"));
     std::fs::copy(&built, &out).map_err(|e| format!("copying {}: {e}", built.display()))?;
     Ok(out)
+}
+
+/// Builds example `name` of this repository (a `cdylib`) for `target`, release; its `.wasm`.
+pub fn build_example(target: &str, name: &str) -> Result<PathBuf, String> {
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let target_dir = target_dir().join("examples");
+    cargo_build(
+        &repo(),
+        target,
+        &["--release", "--example", name],
+        &target_dir,
+    )
+    .map_err(|e| format!("building example {name} for {target} failed:\n{e}"))?;
+    Ok(target_dir
+        .join(target)
+        .join("release/examples")
+        .join(format!("{name}.wasm")))
+}
+
+/// `cargo build --target <target>` in `dir` with `args`, into `target_dir`, after adding the
+/// target if it is missing; cargo's stderr on failure.
+fn cargo_build(dir: &Path, target: &str, args: &[&str], target_dir: &Path) -> Result<(), String> {
+    ensure_target(target)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(&cargo)
+        .current_dir(dir)
+        .args(["build", "--quiet", "--target", target])
+        .args(args)
+        .arg("--target-dir")
+        .arg(target_dir)
+        // Flags meant for the native build (coverage, sanitizers) must not reach the wasm build.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
 }
 
 /// Size of a file in bytes.

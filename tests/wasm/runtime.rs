@@ -324,34 +324,7 @@ fn websocket_exports_reset_the_arena_the_same_way() {
 
 /// Builds `examples/minimal_flare.rs` (a `no_std` flare) for `target`; the `.wasm`'s path.
 fn build_minimal_example(target: &str) -> std::path::PathBuf {
-    let target_dir = guests::repo().join("target/guests/examples");
-    std::fs::create_dir_all(&target_dir).unwrap();
-    guests::ensure_target(target).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(guests::repo())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--example",
-            "minimal_flare",
-            "--target",
-            target,
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "building the minimal example for {target}"
-    );
-    target_dir
-        .join(target)
-        .join("release/examples/minimal_flare.wasm")
+    guests::build_example(target, "minimal_flare").unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn run_minimal_example(engine: &wasmtime::Engine, path: &std::path::Path) {
