@@ -1,14 +1,22 @@
 //! The bump core: a cursor bumping through holes of free lines, and resets that only rewind it.
 //!
-//! Owns every decision about where a block goes: the fast path (bump within the current hole and
-//! count the block on its lines), LIFO give-back and in-place `realloc`, finding the next hole when
+//! Owns every decision about where a block goes: the fast path (bump within the current hole),
+//! counting what was bumped on its lines, LIFO give-back and in-place `realloc`, finding the next
+//! hole when
 //! the current one runs out (next-fit over free lines, wrapping once, before the region grows),
 //! host buffers (uncounted, and never reused before the next invocation), checkpoints and resets,
 //! and the counters behind [`Stats`].
 //!
+//! The blocks bumped since the cursor last moved elsewhere, `run_start..cursor`, are the *run*:
+//! live, and not yet in the line table. The fast paths work on the run alone (a bump, a LIFO free
+//! or an in-place resize of its last block moves only the cursor); whatever reads the table, moves
+//! the cursor elsewhere, or frees a block inside the run counts the run first, as one span (see
+//! [`Bump::flush`]). Counting whole runs instead of single blocks is what keeps the table off the
+//! allocation fast path.
+//!
 //! Why every reset is safe: a line is handed out again only when its count is zero (no counted
-//! block overlaps it) and it lies at or past `host_end` (no host buffer of this invocation is in
-//! it). A reset just moves the cursor back; live blocks stay where they are and the search skips
+//! block overlaps it), it lies at or past `host_end` (no host buffer of this invocation is in it),
+//! and the run has been counted. A reset just moves the cursor back; live blocks stay where they are and the search skips
 //! their lines. So a reset is O(1) whatever was allocated and whatever is still live.
 //!
 //! Must never: lock, claim `Sync`, allocate, panic (the global wrapper calls it with its lock held;
@@ -48,12 +56,20 @@ fn round_size(size: usize) -> Option<usize> {
     Some((size.checked_add(MIN_ALIGN - 1)? & !(MIN_ALIGN - 1)).max(MIN_ALIGN))
 }
 
+/// The bytes a block of `size` bytes takes: rounded up to [`MIN_ALIGN`], at least one word. (A
+/// Layout's size is at most `isize::MAX`, so this cannot overflow.)
+#[inline(always)]
+fn block_size(size: usize) -> usize {
+    ((size + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN)
+}
+
 /// A misuse seen in a call that cannot panic: reported by the wrappers after they unlock (debug
 /// builds only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Misuse {
-    /// A free (or realloc) of a block whose lines were not all counted: a double free, or a
-    /// layout other than the block's.
+    /// A free (or realloc) of a block whose lines held fewer live words than it: a double free,
+    /// or a layout other than the block's. (Seen when its lines are otherwise short of live words,
+    /// as when it is alone in them; not when its neighbours' words make up the difference.)
     NotLive,
 }
 
@@ -75,16 +91,12 @@ pub(crate) struct Bump<G: Region> {
     region: G,
     /// The region base; null until the region answers.
     base: *mut u8,
-    /// The current hole is `cursor..limit`: free bytes, bumped through by the fast path.
-    /// Invariant: `host_end <= cursor <= limit <= min(peak, line_start(lines.len()))`.
+    /// The current hole is `cursor..limit`: free bytes, bumped through by the fast path. The run,
+    /// `run_start..cursor`, is live blocks not yet counted in the table.
+    /// Invariant: `host_end <= run_start <= cursor <= limit <= min(peak, line_start(lines.len()))`.
+    run_start: usize,
     cursor: usize,
     limit: usize,
-    /// The most recent block, if it is still live and not yet counted in the line table (else
-    /// [`NOWHERE`]), and its size. A block freed or resized right after it was made (a LIFO free,
-    /// a growing `Vec`) then never touches the table. Whatever reads the table, moves the cursor
-    /// elsewhere or makes another block counts it first (see [`Bump::flush`]).
-    last: usize,
-    last_size: usize,
     lines: LineTable,
     /// End of the last host buffer of this invocation: no host buffer of this invocation lies at
     /// or past it, and nothing below it is reused before the next invocation.
@@ -96,12 +108,10 @@ pub(crate) struct Bump<G: Region> {
     /// none); see [`Bump::grow_lines`].
     foreign_from: usize,
     foreign_to: usize,
-    /// Counted blocks (`last` is not among them).
+    /// Blocks allocated and not freed.
     live_blocks: usize,
-    /// Lines that became used and free since the arena was made, wrapping: their difference is
-    /// the number of lines counted blocks overlap.
-    lines_used: usize,
-    lines_freed: usize,
+    /// Lines that counted blocks overlap.
+    counted_lines: usize,
     invocation: u32,
     resets: u64,
     failed: u64,
@@ -115,18 +125,16 @@ impl<G: Region> Bump<G> {
         Bump {
             region,
             base: ptr::null_mut(),
+            run_start: 0,
             cursor: 0,
             limit: 0,
-            last: NOWHERE,
-            last_size: 0,
             lines: LineTable::new(),
             host_end: 0,
             peak: 0,
             foreign_from: 0,
             foreign_to: 0,
             live_blocks: 0,
-            lines_used: 0,
-            lines_freed: 0,
+            counted_lines: 0,
             invocation: 0,
             resets: 0,
             failed: 0,
@@ -140,19 +148,17 @@ impl<G: Region> Bump<G> {
         core::mem::take(&mut self.lines.misused).then_some(Misuse::NotLive)
     }
 
-    /// Allocates a counted block: it is live until `dealloc`. Null on failure.
+    /// Allocates a block: it is live until `dealloc`. Null on failure.
     #[inline]
     pub(crate) fn alloc(&mut self, layout: Layout) -> *mut u8 {
-        // A Layout's size is at most isize::MAX, so adding 7 cannot overflow.
-        let size = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
+        let size = block_size(layout.size());
         let offset = self.cursor;
         if layout.align() > MIN_ALIGN || size > self.limit - offset {
             return self.alloc_slow(size, layout.align());
         }
-        self.flush();
+        // The block joins the run.
         self.cursor = offset + size;
-        self.last = offset;
-        self.last_size = size;
+        self.live_blocks += 1;
         self.base.wrapping_add(offset)
     }
 
@@ -163,24 +169,22 @@ impl<G: Region> Bump<G> {
         if offset == NOWHERE {
             return ptr::null_mut();
         }
-        self.last = offset;
-        self.last_size = size;
+        self.live_blocks += 1;
         self.base.wrapping_add(offset)
     }
 
-    /// Counts `last` in the line table, if there is one.
+    /// Counts the run in the line table, as one span: from here on the table is exact.
     #[inline(always)]
     fn flush(&mut self) {
-        if self.last != NOWHERE {
-            self.flush_last();
+        if self.run_start != self.cursor {
+            self.flush_run();
         }
     }
 
     #[inline(never)]
-    fn flush_last(&mut self) {
-        self.count(self.last, self.last_size);
-        self.live_blocks += 1;
-        self.last = NOWHERE;
+    fn flush_run(&mut self) {
+        self.count(self.run_start, self.cursor - self.run_start);
+        self.run_start = self.cursor;
     }
 
     /// Allocates an uncounted host buffer: valid until the next invocation, never reused before it.
@@ -188,6 +192,8 @@ impl<G: Region> Bump<G> {
     #[inline]
     pub(crate) fn alloc_host(&mut self, size: usize, max_end: usize) -> Option<usize> {
         let size = round_size(size)?;
+        // Host buffers are not counted: the run ends here.
+        self.flush();
         let mut offset = self.cursor;
         if size > self.limit.min(max_end).saturating_sub(offset) {
             offset = self.place(size, MIN_ALIGN, max_end);
@@ -198,11 +204,12 @@ impl<G: Region> Bump<G> {
             self.cursor = offset + size;
         }
         self.host_end = self.cursor;
+        self.run_start = self.cursor;
         Some(offset)
     }
 
     /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or below
-    /// `max_end`, and moves the cursor past them: in the current hole if they fit there, else in
+    /// `max_end`, and moves the cursor past them (a new run starts with them): in the current hole if they fit there, else in
     /// the next hole below the peak that fits (from the current one on, then from `host_end` round
     /// to it), else in never-used lines, growing the region if need be; holes first, so that the
     /// touched part of the region follows what is live. [`NOWHERE`] (and nothing changed) if they
@@ -216,6 +223,7 @@ impl<G: Region> Bump<G> {
             return self.refuse();
         }
         if let Some(offset) = self.fit(self.cursor, self.limit.min(max_end), size, align) {
+            self.run_start = offset;
             self.cursor = offset + size;
             return offset;
         }
@@ -230,6 +238,7 @@ impl<G: Region> Bump<G> {
         let Some((offset, end)) = found else {
             return self.refuse();
         };
+        self.run_start = offset;
         self.cursor = offset + size;
         self.limit = end;
         self.peak = self.peak.max(end);
@@ -369,47 +378,58 @@ impl<G: Region> Bump<G> {
         (offset < line_start(self.lines.len())).then_some(offset)
     }
 
-    /// Frees a block. The last block of the current hole gives its bytes back at once; the lines
-    /// of any other become reusable when nothing else live overlaps them.
+    /// Frees a block. A block ending at the cursor gives its bytes back at once; the lines of any
+    /// other become reusable when nothing else live overlaps them.
     #[inline]
     pub(crate) fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
         let offset = ptr.addr().wrapping_sub(self.base.addr());
-        let mut size = self.last_size;
-        if offset == self.last {
-            // Never counted: nothing to take off the table.
-            self.last = NOWHERE;
+        let size = block_size(layout.size());
+        if offset >= self.run_start && offset.wrapping_add(size) == self.cursor {
+            // The run's last block: never counted, the cursor just steps back over it.
+            self.cursor = offset;
+            self.live_blocks -= 1;
             if POISON {
                 self.poison(offset, size);
             }
-        } else {
-            if offset >= line_start(self.lines.len()) {
-                return; // not ours: ignored
-            }
-            size = ((layout.size() + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN);
-            self.uncount(offset, size);
-            self.live_blocks = self.live_blocks.wrapping_sub(1);
-            if POISON {
-                self.poison(offset, size);
-            }
+            return;
+        }
+        self.dealloc_counted(offset, size);
+    }
+
+    /// `dealloc` of any block but the run's last.
+    #[inline(never)]
+    fn dealloc_counted(&mut self, offset: usize, size: usize) {
+        if offset >= line_start(self.lines.len()) {
+            return; // not ours: ignored
+        }
+        // A block inside the run is counted with the run before it is taken off.
+        if offset >= self.run_start {
+            self.flush();
+        }
+        self.uncount(offset, size);
+        self.live_blocks = self.live_blocks.wrapping_sub(1);
+        if POISON {
+            self.poison(offset, size);
         }
         if offset + size == self.cursor {
             // The hole now starts at the block (it ended at the cursor, and was live until now).
             self.cursor = offset;
+            self.run_start = offset;
         }
     }
 
     /// The bytes `offset..offset + size` are a counted block's now.
     #[inline(always)]
     fn count(&mut self, offset: usize, size: usize) {
-        let used = self.lines.count(offset, size);
-        self.lines_used = self.lines_used.wrapping_add(used);
+        let used = self.lines.recount(offset, size, true);
+        self.counted_lines = self.counted_lines.wrapping_add(used);
     }
 
     /// The bytes `offset..offset + size` of a counted block are dead now.
     #[inline(always)]
     fn uncount(&mut self, offset: usize, size: usize) {
-        let freed = self.lines.uncount(offset, size);
-        self.lines_freed = self.lines_freed.wrapping_add(freed);
+        let freed = self.lines.recount(offset, size, false);
+        self.counted_lines = self.counted_lines.wrapping_sub(freed);
     }
 
     /// Resizes a counted block: in place when it ends at the cursor and the hole has (or can be
@@ -425,14 +445,14 @@ impl<G: Region> Bump<G> {
         layout: Layout,
         new_size: usize,
     ) -> *mut u8 {
-        if let (Some(offset), Some(new)) = (self.offset_of(ptr), round_size(new_size)) {
-            // The uncounted last block, ending at the cursor: only the cursor moves.
-            if offset == self.last
-                && offset + self.last_size == self.cursor
+        let offset = ptr.addr().wrapping_sub(self.base.addr());
+        if let Some(new) = round_size(new_size) {
+            // The run's last block (never counted): only the cursor moves.
+            if offset >= self.run_start
+                && offset.wrapping_add(block_size(layout.size())) == self.cursor
                 && new <= self.limit - offset
             {
                 self.cursor = offset + new;
-                self.last_size = new;
                 return ptr;
             }
         }
@@ -447,37 +467,24 @@ impl<G: Region> Bump<G> {
     #[cold]
     #[inline(never)]
     unsafe fn realloc_slow(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new_layout = Layout::from_size_align(new_size, layout.align());
-        let (Some(offset), Some(new), Ok(new_layout)) =
-            (self.offset_of(ptr), round_size(new_size), new_layout)
-        else {
+        let (Some(offset), Some(new)) = (self.offset_of(ptr), round_size(new_size)) else {
             self.refuse();
             return ptr::null_mut();
         };
         self.flush();
-        let old = round_size(layout.size()).unwrap_or(new);
-        let at_cursor = offset + old == self.cursor;
-        if new <= old || at_cursor && offset.checked_add(new).is_some_and(|e| self.extend_hole(e)) {
-            // In place: the block's lines follow its new end; a shrunk tail is poisoned in debug
-            // builds, and given back at once when the block ends at the cursor.
-            self.uncount(offset, old);
-            self.count(offset, new);
-            if POISON && new < old {
-                self.poison(offset + new, old - new);
-            }
-            if at_cursor {
-                self.cursor = offset + new;
-            }
+        let old = block_size(layout.size());
+        if self.resize_in_place(offset, old, new) {
             return ptr;
         }
-        let new_ptr = self.alloc(new_layout);
+        // (No block is larger than the region, itself at most isize::MAX bytes: a size the
+        // caller's layout could not describe fails here.)
+        let new_ptr = self.alloc_slow(new, layout.align());
         if !new_ptr.is_null() {
             // SAFETY: the caller guarantees `ptr` is a live block of `layout.size()` bytes;
             // `new_ptr` is a fresh block of `new_size` bytes placed in free lines or the current
             // hole, so it does not overlap the old one; both derive from the region base.
             unsafe { ptr::copy_nonoverlapping(ptr, new_ptr, layout.size().min(new_size)) };
-            // The old block was counted (flushed above) and does not end at the cursor (it is not
-            // the last block, or its hole could not be extended and the new one went elsewhere).
+            // The old block was counted (flushed above); the new one is the run.
             self.uncount(offset, old);
             self.live_blocks -= 1;
             if POISON {
@@ -485,6 +492,62 @@ impl<G: Region> Bump<G> {
             }
         }
         new_ptr
+    }
+
+    /// Resizes the counted block `offset..offset + old` to `new` bytes where it is, if the bytes
+    /// it grows into are free: true if it did.
+    fn resize_in_place(&mut self, offset: usize, old: usize, new: usize) -> bool {
+        let (old_end, Some(new_end)) = (offset + old, offset.checked_add(new)) else {
+            return false;
+        };
+        let at_cursor = old_end == self.cursor;
+        if new > old
+            && !if at_cursor {
+                self.extend_hole(new_end)
+            } else {
+                self.free_after(offset, old_end, new_end)
+            }
+        {
+            return false;
+        }
+        // Only the bytes gained (or lost) change the table; a shrunk tail is poisoned in debug
+        // builds, and given back at once when the block ends at the cursor.
+        if new > old {
+            self.count(old_end, new - old);
+        } else if new < old {
+            self.uncount(new_end, old - new);
+            if POISON {
+                self.poison(new_end, old - new);
+            }
+        }
+        if at_cursor {
+            self.cursor = new_end;
+            self.run_start = new_end;
+        }
+        true
+    }
+
+    /// Whether the bytes `old_end..new_end` after a counted block that does not end at the cursor
+    /// are free: outside the current hole (which the cursor hands out next) and this invocation's
+    /// host buffers, in lines that no other block uses. Raises the peak over them if so.
+    fn free_after(&mut self, offset: usize, old_end: usize, new_end: usize) -> bool {
+        if old_end < self.host_end || (old_end < self.limit && new_end > self.cursor) {
+            return false;
+        }
+        // The rest of the block's last line is free when the block's own words are all it holds.
+        let in_last_line = old_end - line_start(line_of(old_end)).max(offset);
+        if in_last_line != 0
+            && usize::from(self.lines.count_of(line_of(old_end))) != in_last_line / 8
+        {
+            return false;
+        }
+        let (from, to) = (line_at_or_after(old_end), line_at_or_after(new_end));
+        if to > self.lines.len() || self.lines.next_used(from, to, line_at_or_after(self.peak)) < to
+        {
+            return false;
+        }
+        self.peak = self.peak.max(line_start(to));
+        true
     }
 
     /// Whether the current hole can be made to reach `new_end` (for the block ending at the
@@ -526,6 +589,7 @@ impl<G: Region> Bump<G> {
     /// live blocks stay where they are and are skipped. Refuses checkpoints of another arena or of
     /// an earlier invocation (nothing changes).
     pub(crate) fn reset_to(&mut self, cp: Checkpoint, owner: usize) -> Reset {
+        self.flush();
         let error = if cp.owner != owner {
             CheckpointError::ForeignArena
         } else if cp.invocation != self.invocation {
@@ -546,6 +610,7 @@ impl<G: Region> Bump<G> {
     /// Starts a new invocation: host buffers expire, the cursor goes back to the start of the
     /// region, and every line that nothing live overlaps is reusable.
     pub(crate) fn reset_invocation(&mut self) -> Reset {
+        self.flush();
         self.move_cursor(0);
         self.host_end = 0;
         self.invocation = self.invocation.wrapping_add(1);
@@ -554,31 +619,28 @@ impl<G: Region> Bump<G> {
 
     fn rewound(&mut self) -> Reset {
         self.resets += 1;
-        self.flush();
         Reset::Rewound {
-            live: line_start(self.live_lines()),
+            live: line_start(self.counted_lines),
             live_blocks: self.live_blocks,
         }
     }
 
-    /// Lines that a live block overlaps (`last` included).
+    /// Lines that live blocks overlap, the run's included.
     fn live_lines(&self) -> usize {
-        let counted = self.lines_used.wrapping_sub(self.lines_freed);
-        if self.last == NOWHERE {
-            return counted;
+        if self.run_start == self.cursor {
+            return self.counted_lines;
         }
-        // The lines `last` will count when it is flushed: those it overlaps that count nothing.
-        let (first, end) = (
-            line_of(self.last),
-            line_at_or_after(self.last + self.last_size),
-        );
+        // The lines counting the run would make used: those between its ends (which hold nothing
+        // else) and its end lines if they hold nothing yet.
+        let (first, end) = (line_of(self.run_start), line_at_or_after(self.cursor));
         let free = |line: usize| usize::from(self.lines.count_of(line) == 0);
         let ends = free(first) + if end - 1 > first { free(end - 1) } else { 0 };
-        counted + ends + (end - first).saturating_sub(2)
+        self.counted_lines + ends + (end - first).saturating_sub(2)
     }
 
     /// An empty hole at `offset`: the next allocation searches from there.
     fn move_cursor(&mut self, offset: usize) {
+        self.run_start = offset;
         self.cursor = offset;
         self.limit = offset;
     }
@@ -609,7 +671,7 @@ impl<G: Region> Bump<G> {
             capacity: line_start(self.lines.len()),
             limit: line_start(LineTable::lines_in(self.region.limit())),
             peak,
-            live_blocks: self.live_blocks + usize::from(self.last != NOWHERE),
+            live_blocks: self.live_blocks,
             live_lines: self.live_lines(),
             lines_recycled: self.recycled,
             resets: self.resets,

@@ -1,26 +1,28 @@
 //! The line table: which lines of the region hold something live, and the search for holes.
 //!
-//! The region is cut into lines of [`LINE_BYTES`]. A line is free when no live counted block
-//! overlaps it (RC Immix's idea: a line is reusable the moment the last block on it dies). Two
-//! structures say which:
-//! - a **bitmap**, a bit per line, set while something live overlaps it. Searches read it, 64 lines
-//!   per word; a word of all ones is a dense stretch (a big cache, say) skipped at once.
-//! - a **count** per line, of the live blocks that *start or end* in it. The lines a block covers
-//!   entirely are its alone, so they need no count: their bits are set (and cleared) as a range,
-//!   whatever the block's size. Only a block's first and last line, which it may share with
-//!   neighbours, are counted, and a line's bit clears when its count drops to zero.
+//! The region is cut into lines of [`LINE_BYTES`]. A line is free when nothing live overlaps it
+//! (RC Immix's idea: a line is reusable the moment the last block on it dies). Two structures say
+//! which:
+//! - a **count** per line of the live 8-byte words in it (0 to [`LINE_WORDS`]). Blocks are
+//!   8-aligned multiples of 8 bytes, so a span of live bytes adds its words to the lines it
+//!   overlaps, and its death takes them off again. Counting words rather than blocks makes
+//!   counting additive: a run of blocks bumped one after another can be counted as one span when
+//!   the cursor leaves it, and freed block by block later; growing a block in place counts just
+//!   the bytes it gained.
+//! - a **bitmap**, a bit per line, set while its count is not zero. Searches read it, 64 lines per
+//!   word; a word of all ones is a dense stretch (a big cache, say) skipped at once.
 //!
-//! So for every live block `[start, end)` with first line `f` and last line `l`: `f` is counted
-//! once, `l` once more if it differs from `f`, and the lines between are set and counted nothing.
-//! Every change to a block's extent (allocation, free, in-place resize) keeps that decomposition.
+//! A line a span covers entirely holds nothing else, so its count goes from 0 to `LINE_WORDS`
+//! and back as a range fill, whatever the span's size; only a span's first and last line are
+//! added to and taken from one by one.
 //!
 //! The table lives in the region itself, after its last usable line: the counts, then the bitmap
 //! in whole words. When the region grows, the table moves up to the new end and the lines it used
 //! to occupy become usable.
 //!
 //! Owns: offsets to lines, the counts and the bitmap, where the table sits. Must never: allocate,
-//! panic (counts use wrapping arithmetic; a valid program keeps one at most `LINE_BYTES / 8 + 1`),
-//! report a line free while a counted block overlaps it, or touch memory outside the table.
+//! panic (counts use wrapping arithmetic; a valid program keeps each at most [`LINE_WORDS`]),
+//! report a line free while a counted span overlaps it, or touch memory outside the table.
 
 use core::ptr;
 
@@ -29,6 +31,8 @@ pub(crate) const LINE_SHIFT: u32 = 8;
 /// Bytes per line: the unit in which freed memory becomes reusable. A block that outlives its
 /// invocation keeps the lines it overlaps (at most `size / LINE_BYTES + 2`) and nothing else.
 pub const LINE_BYTES: usize = 1 << LINE_SHIFT;
+/// 8-byte words per line: the most a line's count can be.
+pub(crate) const LINE_WORDS: u8 = (LINE_BYTES / 8) as u8;
 /// Lines per bitmap word.
 const WORD_LINES: usize = 64;
 
@@ -77,7 +81,8 @@ pub(crate) struct LineTable {
     lines: usize,
     /// The bitmap: right after the counts, rounded up to a word.
     bits: *mut u64,
-    /// A count was found zero where a live block had to be (debug builds only).
+    /// A count was found smaller than the words a dying span had in its line: the span was not
+    /// live (debug builds only).
     pub(crate) misused: bool,
 }
 
@@ -137,7 +142,7 @@ impl LineTable {
         unsafe { self.bits.add(line / WORD_LINES) }
     }
 
-    /// The live blocks that start or end in `line` (the lines a block covers entirely count 0).
+    /// The live words in `line`.
     #[inline(always)]
     pub(crate) fn count_of(&self, line: usize) -> u8 {
         debug_assert!(line < self.lines);
@@ -178,71 +183,55 @@ impl LineTable {
         self.mark(from, to.min(self.lines), true);
     }
 
-    /// One more live block starts or ends in `line`; 1 if the line was free.
+    /// `words` live words more (`live`) or fewer in `line`; its bit follows its count. 1 if the
+    /// line changed between free and used.
     #[inline(always)]
-    fn inc(&mut self, line: usize) -> usize {
-        // SAFETY: a line of a block in the usable lines.
+    fn step(&mut self, line: usize, words: u8, live: bool) -> usize {
+        // SAFETY: a line of a span in the usable lines.
         let count = unsafe { &mut *self.count_ptr(line) };
         let was = *count;
-        *count = was.wrapping_add(1);
-        if was == 0 {
-            self.mark(line, line + 1, true);
-        }
-        usize::from(was == 0)
-    }
-
-    /// One live block fewer starts or ends in `line`; 1 if the line became free.
-    #[inline(always)]
-    fn dec(&mut self, line: usize) -> usize {
-        // SAFETY: a line of a block in the usable lines.
-        let count = unsafe { &mut *self.count_ptr(line) };
-        let was = *count;
-        *count = was.wrapping_sub(1);
-        if cfg!(debug_assertions) && was == 0 {
+        let now = if live {
+            was.wrapping_add(words)
+        } else {
+            was.wrapping_sub(words)
+        };
+        *count = now;
+        if cfg!(debug_assertions) && !live && was < words {
             self.misused = true;
         }
-        if was == 1 {
-            self.mark(line, line + 1, false);
-        }
-        usize::from(was == 1)
+        let bit = 1 << (line % WORD_LINES);
+        // SAFETY: as above.
+        let word = unsafe { &mut *self.word_ptr(line) };
+        *word = if now != 0 { *word | bit } else { *word & !bit };
+        usize::from((was == 0) != (now == 0))
     }
 
-    /// `offset..offset + size` is a live block now; returns how many of its lines were free.
-    /// `size > 0`, and the block lies below `line_start(self.len())`. (Out of line: every caller
-    /// is a slow path; the fast paths never touch the table.)
+    /// The span `offset..offset + size` (8-aligned, `size` a non-zero multiple of 8, below
+    /// `line_start(self.len())`) becomes live (`live`) or dead; returns how many lines changed
+    /// between free and used. A span that dies where fewer words were live was not live (a double
+    /// free, or a layout other than the block's): in debug builds that sets `misused`, which the
+    /// arena reports once it is unlocked. (One function for both directions, out of line: it is the
+    /// table's only writer, and a flare ships one copy of it.)
     #[inline(never)]
-    pub(crate) fn count(&mut self, offset: usize, size: usize) -> usize {
-        let (first, last) = (line_of(offset), line_of(offset + size - 1));
-        let used = self.inc(first);
-        if last == first {
-            return used;
+    pub(crate) fn recount(&mut self, offset: usize, size: usize, live: bool) -> usize {
+        let end = offset + size;
+        let (first, last) = (line_of(offset), line_of(end - 1));
+        if first == last {
+            return self.step(first, (size / 8) as u8, live);
         }
-        used + self.count_tail(first, last)
-    }
-
-    #[inline(always)]
-    fn count_tail(&mut self, first: usize, last: usize) -> usize {
-        self.mark(first + 1, last, true);
-        self.inc(last) + (last - first - 1)
-    }
-
-    /// The block `offset..offset + size` is dead now; returns how many of its lines became free.
-    /// A count found zero means the block was not live (a double free): in debug builds that sets
-    /// `misused`, which the arena reports once it is unlocked.
-    #[inline(never)]
-    pub(crate) fn uncount(&mut self, offset: usize, size: usize) -> usize {
-        let (first, last) = (line_of(offset), line_of(offset + size - 1));
-        let freed = self.dec(first);
-        if last == first {
-            return freed;
-        }
-        freed + self.uncount_tail(first, last)
-    }
-
-    #[inline(always)]
-    fn uncount_tail(&mut self, first: usize, last: usize) -> usize {
-        self.mark(first + 1, last, false);
-        self.dec(last) + (last - first - 1)
+        let head = (line_start(first + 1) - offset) / 8;
+        let tail = (end - line_start(last)) / 8;
+        // The lines between are the span's alone: full while it lives, empty once it is dead.
+        // SAFETY: `first < last < self.lines`: counts inside the table.
+        unsafe {
+            ptr::write_bytes(
+                self.count_ptr(first + 1),
+                LINE_WORDS * u8::from(live),
+                last - first - 1,
+            )
+        };
+        self.mark(first + 1, last, live);
+        self.step(first, head as u8, live) + self.step(last, tail as u8, live) + (last - first - 1)
     }
 
     /// The first free line in `line..to`.

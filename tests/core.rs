@@ -164,6 +164,64 @@ fn realloc_of_an_inner_block_shrinks_in_place_and_grows_by_moving() {
 }
 
 #[test]
+fn an_inner_block_grows_in_place_only_into_lines_nothing_else_uses() {
+    let mut storage = buffer(4096);
+    let mut arena = Arena::new(bytes(&mut storage));
+    let l = |size: usize| layout(size, 8);
+    // Offsets from `p`, the first block, at the start of line 0: p 0..64, q 64..832, c 832..840.
+    let p = arena.alloc(l(64));
+    let q = arena.alloc(l(3 * LINE_BYTES));
+    let c = arena.alloc(l(8));
+    assert_eq!(
+        (q as usize - p as usize, c as usize - p as usize),
+        (64, 832)
+    );
+    fill(p, 64, 1);
+    fill(c, 8, 3);
+    free(&mut arena, q, l(3 * LINE_BYTES));
+    // SAFETY (every realloc below): the block is live with the layout passed.
+    let grown = unsafe { arena.realloc(p, l(64), LINE_BYTES + 64) };
+    assert_eq!(
+        grown, p,
+        "line 0 holds only p and line 1 is free: p grows where it is"
+    );
+    assert!(holds(p, 64, 1), "keeping its bytes");
+    fill(p, LINE_BYTES + 64, 2);
+    let moved = unsafe { arena.realloc(p, l(LINE_BYTES + 64), 900) };
+    assert_ne!(moved, p, "line 3 holds c: p moves");
+    assert!(holds(moved, LINE_BYTES + 64, 2), "keeping its bytes");
+    assert!(holds(c, 8, 3), "c is untouched");
+
+    // A block sharing its last line with a later one moves.
+    let s1 = arena.alloc(l(64));
+    let s2 = arena.alloc(l(8));
+    fill(s2, 8, 5);
+    let moved = unsafe { arena.realloc(s1, l(64), 128) };
+    assert_ne!(moved, s1, "s2 follows s1 in its line");
+    assert!(holds(s2, 8, 5));
+    assert_eq!(arena.stats().live_blocks, 4);
+
+    // A host buffer right after a block keeps it from growing over it.
+    let _ = arena.reset();
+    let b = arena.alloc(l(64));
+    let handle = arena.guest_alloc(64);
+    // SAFETY: the host buffer was just handed out, and nothing else refers to it.
+    unsafe { arena.handle_bytes(handle, 64) }
+        .unwrap()
+        .fill(0x55);
+    let _d = arena.alloc(l(8));
+    let moved = unsafe { arena.realloc(b, l(64), 128) };
+    assert_ne!(moved, b, "a host buffer follows b");
+    // SAFETY: as above.
+    assert!(
+        unsafe { arena.handle_bytes(handle, 64) }
+            .unwrap()
+            .iter()
+            .all(|&x| x == 0x55)
+    );
+}
+
+#[test]
 fn realloc_that_cannot_fit_returns_null_and_keeps_the_block() {
     let mut storage = buffer(512);
     let mut arena = Arena::new(bytes(&mut storage));
@@ -525,10 +583,12 @@ fn freed_memory_is_poisoned_in_debug_builds() {
 #[test]
 #[cfg(debug_assertions)]
 fn a_double_free_is_a_clear_panic_in_debug_builds() {
-    let mut storage = buffer(512);
+    // The table counts live words per line, so a second free is seen when the block's lines hold
+    // fewer live words than it: here `a` is alone in its line (`b` starts the next one).
+    let mut storage = buffer(1024);
     let mut arena = Arena::new(bytes(&mut storage));
     let a = arena.alloc(layout(64, 8));
-    let _b = arena.alloc(layout(64, 8));
+    let _b = arena.alloc(layout(64, 256));
     free(&mut arena, a, layout(64, 8));
     let twice = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         free(&mut arena, a, layout(64, 8))
@@ -619,6 +679,38 @@ fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     );
     assert!(holds(first, 8, 0x11), "the first block is intact");
     assert!(arena.stats().failed >= 1);
+}
+
+/// The block at the end of the region grows in place while the region can follow it, but not
+/// across pages someone else grew in between: it moves above them instead.
+#[test]
+fn a_block_at_the_regions_end_does_not_grow_in_place_over_foreign_pages() {
+    let memory = FakeMemory::new(1, 16, 1000);
+    let arena: GlobalArena<flare_arena::DefaultLock, _> =
+        GlobalArena::with_region(WasmRegion::over(&memory, 12 << 16));
+    let l = |size: usize| layout(size, 8);
+    // SAFETY (every call below): non-zero sizes; each block is live with the layout passed.
+    let v = unsafe { arena.alloc(l(1000)) };
+    assert!(!v.is_null());
+    let capacity = arena.stats().capacity;
+    let whole = capacity - (v.addr() - memory.base_addr() - 1000);
+    let v2 = unsafe { arena.realloc(v, l(1000), whole) };
+    assert_eq!(v2, v, "the block reaches the region's end in place");
+    fill(v, whole, 0x77);
+    let foreign = memory.grow_behind_its_back(1, 0xF0).unwrap();
+    let moved = unsafe { arena.realloc(v, l(whole), whole + 4096) };
+    assert!(!moved.is_null());
+    assert_ne!(moved, v, "it cannot grow over the foreign page");
+    let at = moved.addr() - memory.base_addr();
+    assert!(
+        at >= foreign + (1 << 16),
+        "it moved above the foreign page: {at:#x}"
+    );
+    assert!(holds(moved, whole, 0x77), "keeping its bytes");
+    assert!(
+        memory.holds(foreign, 1 << 16, 0xF0),
+        "the foreign page is untouched"
+    );
 }
 
 /// Someone else (libc's `malloc` on WASI) grows the memory between the arena's growths, again and
