@@ -104,7 +104,7 @@ pub(crate) struct Bump<G: Region> {
     /// The furthest any hole has reached (holes are cut off [`HOLE_LINES`] past what opened them).
     /// Lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
     peak: usize,
-    /// Someone else's bytes inside the span that the line table does not mark yet (`from == to`:
+    /// Someone else's bytes inside the span that the line table does not mark yet (`to == 0`:
     /// none); see [`Bump::grow_lines`].
     foreign_from: usize,
     foreign_to: usize,
@@ -314,9 +314,7 @@ impl<G: Region> Bump<G> {
             return true;
         }
         let mut want = lines;
-        // Twice, or three times at most: a growth that stepped over someone else's pages may have
-        // to grow again so that the table, which sits at the span's end, lands above them.
-        for _ in 0..3 {
+        loop {
             let Some((base, end)) = LineTable::bytes_for(want).and_then(|b| self.region.grow(b))
             else {
                 return false;
@@ -324,15 +322,17 @@ impl<G: Region> Bump<G> {
             if let Some((from, to)) = self.region.take_foreign() {
                 // One range from the older one on if some is pending: the span between them
                 // was never used (no table covered it), so marking it too wastes, never loses.
-                if self.foreign_from == self.foreign_to {
+                if self.foreign_to == 0 {
                     self.foreign_from = from;
                 }
                 self.foreign_to = to;
             }
+            // The table sits at the span's end: it must land above someone else's pages, so
+            // grow again if it would not (each round grows the region, or fails).
             let above_foreign = line_at_or_after(self.foreign_to);
             let lines_now = LineTable::lines_in(end);
-            if self.foreign_from != self.foreign_to && lines_now < above_foreign {
-                want = lines.max(above_foreign);
+            if lines_now < above_foreign {
+                want = above_foreign;
                 continue;
             }
             // The region answers with `end >= bytes_for(want)` and, once it has answered, the same
@@ -344,17 +344,16 @@ impl<G: Region> Bump<G> {
             // sits at this same base.
             unsafe { self.lines.relocate(base, lines_now, G::ZEROED) };
             self.base = base;
-            if self.foreign_from != self.foreign_to {
+            if self.foreign_to != 0 {
                 // Used for good, so no search hands them out; and below the peak, so that no search
                 // takes them for never-used lines.
-                let (first, end) = (line_of(self.foreign_from), above_foreign);
-                self.lines.mark_foreign(first, end);
-                self.peak = self.peak.max(line_start(end));
-                self.foreign_to = self.foreign_from;
+                self.lines
+                    .mark_foreign(line_of(self.foreign_from), above_foreign);
+                self.peak = self.peak.max(line_start(above_foreign));
+                self.foreign_to = 0;
             }
             return true;
         }
-        false
     }
 
     /// Counts a request refused before it reached the core (a host `alloc` of size <= 0).
@@ -406,7 +405,8 @@ impl<G: Region> Bump<G> {
         if offset >= self.run_start {
             self.flush();
         }
-        self.uncount(offset, size);
+        let freed = self.lines.release(offset, size);
+        self.counted_lines = self.counted_lines.wrapping_sub(freed);
         self.live_blocks = self.live_blocks.wrapping_sub(1);
         if POISON {
             self.poison(offset, size);

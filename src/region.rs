@@ -217,8 +217,7 @@ impl WasmRegion<Wasm32Memory> {
 }
 
 impl<M: LinearMemory> WasmRegion<M> {
-    /// Grow in steps of at least this many pages, so a growing request does not pay a
-    /// `memory.grow` per page.
+    /// Grow by at least this many pages, when the maximum allows.
     const MIN_GROW_PAGES: usize = 4;
 
     /// A region of `memory` that may grow to `max_bytes` (rounded down to 8).
@@ -269,26 +268,28 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
             self.claim();
         }
         let max_bytes = self.max_bytes();
-        if min_end > max_bytes {
-            return None;
-        }
-        let needed_end = self.start.checked_add(min_end)?;
+        let needed_end = self
+            .start
+            .checked_add(min_end)
+            .filter(|_| min_end <= max_bytes)?;
         if needed_end > self.end {
             // Pages past our end that someone else added are theirs: ours start after them, and
-            // what was missing is taken there in full.
+            // what was missing is taken there in full, without passing our maximum.
+            let missing = (needed_end - self.end).div_ceil(WASM_PAGE) * WASM_PAGE;
             let at = self.memory_end().max(self.end);
-            let max_end = self.start.checked_add(max_bytes)?;
-            let missing = (needed_end - self.end).div_ceil(WASM_PAGE);
-            // (Never true without foreign pages: our end is a page boundary and `needed_end` is
-            // at most `max_end`.)
-            if at + missing * WASM_PAGE > max_end.next_multiple_of(WASM_PAGE) {
+            let max_end = self
+                .start
+                .checked_add(max_bytes)?
+                .next_multiple_of(WASM_PAGE);
+            if at.checked_add(missing)? > max_end {
                 return None;
             }
-            let room = max_end.saturating_sub(at) / WASM_PAGE;
-            let pages = missing.max(Self::MIN_GROW_PAGES.min(room));
+            // At least a few pages at a time, room permitting: fewer growths, table moves and,
+            // on WASI, interleavings with libc's own growths (each costs a partial line or two).
+            let missing = missing.max((Self::MIN_GROW_PAGES * WASM_PAGE).min(max_end - at));
             // `memory.grow` says where the new pages are: later than `at` if someone grew the
             // memory in between (another thread's libc), never earlier.
-            let grown_at = self.memory.grow(pages)? * WASM_PAGE;
+            let grown_at = self.memory.grow(missing / WASM_PAGE)? * WASM_PAGE;
             if grown_at != self.end {
                 // Still pending (a growth that then fell short of `min_end` answered nothing):
                 // one range from the older gap on, our unanswered pages in it wasted, not lost.
@@ -297,9 +298,10 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
                 }
                 self.foreign_to = grown_at - self.start;
             }
-            self.end = grown_at + pages * WASM_PAGE;
+            self.end = grown_at + missing;
         }
-        let capacity = (self.end - self.start).min(max_bytes) & !(MIN_ALIGN - 1);
+        // (A multiple of 8: the start is 8-aligned, the end a page boundary, the maximum rounded.)
+        let capacity = (self.end - self.start).min(max_bytes);
         (capacity >= min_end).then(|| (self.memory.at(self.start), capacity))
     }
 
