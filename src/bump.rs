@@ -230,43 +230,33 @@ impl<G: Region> Bump<G> {
         let after = line_of(self.limit);
         let floor = line_at_or_after(self.host_end);
         let pristine = line_at_or_after(self.peak).min(self.lines.len());
-        let found = match self.find_hole(after, pristine, size, align, max_end) {
-            None => self.find_hole(floor, after.min(pristine), size, align, max_end),
-            found => found,
-        };
-        let found = found.or_else(|| self.place_at_end(size, align, max_end, floor));
-        let Some((offset, end)) = found else {
-            return self.refuse();
-        };
-        self.run_start = offset;
-        self.cursor = offset + size;
-        self.limit = end;
-        self.peak = self.peak.max(end);
-        offset
+        if self.take_hole(after, pristine, size, align, max_end)
+            || self.take_hole(floor, after.min(pristine), size, align, max_end)
+            || self.place_at_end(size, align, max_end, floor)
+        {
+            return self.run_start;
+        }
+        self.refuse()
     }
 
     /// The free lines at the end: those just below the peak, and the never-used ones above it, the
     /// region grown to hold the request there. Tried twice: if the growth had to step over someone
     /// else's pages, the free lines below them may fall short, and the second try starts above.
-    fn place_at_end(
-        &mut self,
-        size: usize,
-        align: usize,
-        max_end: usize,
-        floor: usize,
-    ) -> Option<(usize, usize)> {
+    fn place_at_end(&mut self, size: usize, align: usize, max_end: usize, floor: usize) -> bool {
         for _ in 0..2 {
             let pristine = line_at_or_after(self.peak).min(self.lines.len());
             let start = self.lines.free_run_start(pristine, floor);
-            let end = self.fit(line_start(start), usize::MAX, size, align)? + size;
-            if !self.grow_lines(line_at_or_after(end)) {
-                return None;
+            let Some(offset) = self.fit(line_start(start), usize::MAX, size, align) else {
+                return false;
+            };
+            if !self.grow_lines(line_at_or_after(offset + size)) {
+                return false;
             }
-            if let Some(found) = self.find_hole(start, usize::MAX, size, align, max_end) {
-                return Some(found);
+            if self.take_hole(start, usize::MAX, size, align, max_end) {
+                return true;
             }
         }
-        None
+        false
     }
 
     /// Where `size` bytes aligned to `align` would go in `from..to`, if they fit.
@@ -276,35 +266,47 @@ impl<G: Region> Bump<G> {
         (offset.checked_add(size)? <= to).then_some(offset)
     }
 
-    /// The first hole starting in lines `from..to` (it may run on past `to`) where the request fits
-    /// below `max_end`: the block's offset and the hole's end.
+    /// Makes the first hole starting in lines `from..to` (it may run on past `to`) where the
+    /// request fits below `max_end` the current one, with the request as its run: true if there
+    /// was one.
     #[inline(never)]
-    fn find_hole(
+    fn take_hole(
         &mut self,
         from: usize,
         to: usize,
         size: usize,
         align: usize,
         max_end: usize,
-    ) -> Option<(usize, usize)> {
+    ) -> bool {
         let pristine = line_at_or_after(self.peak);
         let mut line = from;
         while let Some(start) = self.lines.next_free(line, to) {
             let hole_start = line_start(start);
+            let Some(offset) = self.fit(hole_start, usize::MAX, size, align) else {
+                return false;
+            };
             // The lines the request needs from `start`, and some room after them.
-            let want = line_at_or_after(self.fit(hole_start, usize::MAX, size, align)? + size);
-            let end = self.lines.next_used(start, want + HOLE_LINES, pristine);
-            if let Some(offset) = self.fit(hole_start, line_start(end).min(max_end), size, align) {
+            let end = (self.lines).next_used(
+                start,
+                line_at_or_after(offset + size) + HOLE_LINES,
+                pristine,
+            );
+            let limit = line_start(end).min(max_end);
+            if offset + size <= limit {
                 self.recycled += pristine.min(end).saturating_sub(start) as u64;
                 if POISON {
                     let used_before = line_start(pristine.min(end)).saturating_sub(hole_start);
                     self.poison(hole_start, used_before);
                 }
-                return Some((offset, line_start(end).min(max_end)));
+                self.run_start = offset;
+                self.cursor = offset + size;
+                self.limit = limit;
+                self.peak = self.peak.max(limit);
+                return true;
             }
             line = end.max(start + 1);
         }
-        None
+        false
     }
 
     /// Asks the region for room for `lines` usable lines (and their table); true if it now has it.

@@ -267,6 +267,7 @@ impl LineTable {
 
     /// The first used line in `line..to`, or `to` if there is none. Lines from `pristine` on have
     /// never been handed out (all free), so they are not looked at.
+    #[inline(never)]
     pub(crate) fn next_used(&self, line: usize, to: usize, pristine: usize) -> usize {
         let to = to.min(self.lines);
         let end = to.min(pristine);
