@@ -2,9 +2,8 @@
 //!
 //! Owns every decision about where a block goes: the fast path (bump within the current hole),
 //! counting what was bumped on its lines, LIFO give-back and in-place `realloc`, finding the next
-//! hole when
-//! the current one runs out (next-fit over free lines, wrapping once, before the region grows),
-//! host buffers (uncounted, and never reused before the next invocation), checkpoints and resets,
+//! hole when the current one runs out (next-fit over free lines, wrapping once, before the region
+//! grows), host buffers (uncounted, and never reused before the next invocation), checkpoints and resets,
 //! and the counters behind [`Stats`].
 //!
 //! The blocks bumped since the cursor last moved elsewhere, `run_start..cursor`, are the *run*:
@@ -16,8 +15,9 @@
 //!
 //! Why every reset is safe: a line is handed out again only when its count is zero (no counted
 //! block overlaps it), it lies at or past `host_end` (no host buffer of this invocation is in it),
-//! and the run has been counted. A reset just moves the cursor back; live blocks stay where they are and the search skips
-//! their lines. So a reset is O(1) whatever was allocated and whatever is still live.
+//! and the run has been counted. A reset just moves the cursor back; live blocks stay where they
+//! are and the search skips their lines. So a reset is O(1) whatever was allocated and whatever is
+//! still live.
 //!
 //! Must never: lock, claim `Sync`, allocate, panic (the global wrapper calls it with its lock held;
 //! arithmetic on sizes is checked), or hand out a byte of a live block or an unexpired host buffer.
@@ -49,18 +49,17 @@ const NOWHERE: usize = usize::MAX;
 /// the peak stays within a few KiB of what was really touched.
 const HOLE_LINES: usize = 16;
 
-/// Rounds a size up to [`MIN_ALIGN`]; zero-sized requests take one word so that no two blocks share
-/// an address. `None` on overflow.
-#[inline(always)]
-fn round_size(size: usize) -> Option<usize> {
-    Some((size.checked_add(MIN_ALIGN - 1)? & !(MIN_ALIGN - 1)).max(MIN_ALIGN))
-}
-
-/// The bytes a block of `size` bytes takes: rounded up to [`MIN_ALIGN`], at least one word. (A
-/// Layout's size is at most `isize::MAX`, so this cannot overflow.)
+/// The bytes a block of `size` bytes takes: rounded up to [`MIN_ALIGN`], at least one word, so that
+/// no two blocks share an address. (A Layout's size is at most `isize::MAX`: no overflow.)
 #[inline(always)]
 fn block_size(size: usize) -> usize {
     ((size + MIN_ALIGN - 1) & !(MIN_ALIGN - 1)).max(MIN_ALIGN)
+}
+
+/// [`block_size`] of any size: `None` where rounding up would overflow.
+#[inline(always)]
+fn round_size(size: usize) -> Option<usize> {
+    (size <= usize::MAX - (MIN_ALIGN - 1)).then(|| block_size(size))
 }
 
 /// A misuse seen in a call that cannot panic: reported by the wrappers after they unlock (debug
@@ -209,8 +208,8 @@ impl<G: Region> Bump<G> {
     }
 
     /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or below
-    /// `max_end`, and moves the cursor past them (a new run starts with them): in the current hole if they fit there, else in
-    /// the next hole below the peak that fits (from the current one on, then from `host_end` round
+    /// `max_end`, and moves the cursor past them (a new run starts with them): in the current hole
+    /// if they fit there, else in the next hole below the peak that fits (from the current one on, then from `host_end` round
     /// to it), else in never-used lines, growing the region if need be; holes first, so that the
     /// touched part of the region follows what is live. [`NOWHERE`] (and nothing changed) if they
     /// cannot be placed.
@@ -407,6 +406,8 @@ impl<G: Region> Bump<G> {
         if offset >= self.run_start {
             self.flush();
         }
+        // `uncount`, with a one-line span's work inline: this is every free's path, and the slow
+        // paths that also uncount keep the out-of-line call (smaller code).
         let freed = self.lines.release(offset, size);
         self.counted_lines = self.counted_lines.wrapping_sub(freed);
         self.live_blocks = self.live_blocks.wrapping_sub(1);
@@ -434,9 +435,9 @@ impl<G: Region> Bump<G> {
         self.counted_lines = self.counted_lines.wrapping_sub(freed);
     }
 
-    /// Resizes a counted block: in place when it ends at the cursor and the hole has (or can be
-    /// given) room, or when it shrinks; otherwise by allocate, copy and free. Null (and the old
-    /// block untouched) on failure.
+    /// Resizes a block: in place when it shrinks or the bytes it grows into are free (the rest of
+    /// the hole for a block ending at the cursor, free lines after any other); otherwise by
+    /// allocate, copy and free. Null (and the old block untouched) on failure.
     ///
     /// # Safety
     /// `ptr` must be a live counted block of this core allocated with `layout`.

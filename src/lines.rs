@@ -206,7 +206,7 @@ impl LineTable {
         usize::from((was == 0) != (now == 0))
     }
 
-    /// [`LineTable::recount`] of a dying block, with the common case (a block inside one line)
+    /// [`LineTable::recount`] of a dying span, with the common case (a span inside one line)
     /// inline: it is the whole of a free's work on the table.
     #[inline(always)]
     pub(crate) fn release(&mut self, offset: usize, size: usize) -> usize {
@@ -267,7 +267,6 @@ impl LineTable {
 
     /// The first used line in `line..to`, or `to` if there is none. Lines from `pristine` on have
     /// never been handed out (all free), so they are not looked at.
-    #[inline(never)]
     pub(crate) fn next_used(&self, line: usize, to: usize, pristine: usize) -> usize {
         let to = to.min(self.lines);
         let end = to.min(pristine);

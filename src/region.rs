@@ -286,10 +286,10 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
             }
             // At least a few pages at a time, room permitting: fewer growths, table moves and,
             // on WASI, interleavings with libc's own growths (each costs a partial line or two).
-            let missing = missing.max((Self::MIN_GROW_PAGES * WASM_PAGE).min(max_end - at));
+            let grow = missing.max((Self::MIN_GROW_PAGES * WASM_PAGE).min(max_end - at));
             // `memory.grow` says where the new pages are: later than `at` if someone grew the
             // memory in between (another thread's libc), never earlier.
-            let grown_at = self.memory.grow(missing / WASM_PAGE)? * WASM_PAGE;
+            let grown_at = self.memory.grow(grow / WASM_PAGE)? * WASM_PAGE;
             if grown_at != self.end {
                 // Still pending (a growth that then fell short of `min_end` answered nothing):
                 // one range from the older gap on, our unanswered pages in it wasted, not lost.
@@ -298,7 +298,7 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
                 }
                 self.foreign_to = grown_at - self.start;
             }
-            self.end = grown_at + missing;
+            self.end = grown_at + grow;
         }
         // (A multiple of 8: the start is 8-aligned, the end a page boundary, the maximum rounded.)
         let capacity = (self.end - self.start).min(max_bytes);

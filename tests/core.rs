@@ -38,17 +38,25 @@ fn holds(ptr: *const u8, len: usize, value: u8) -> bool {
         .all(|&b| b == value)
 }
 
-/// [`holds`] for large blocks: every byte natively; under Miri, where reading tens of KiB byte by
-/// byte takes minutes, 64 bytes every 4 KiB and the last 64 (where a misplaced block or table
-/// would show).
-fn holds_probed(ptr: *const u8, len: usize, value: u8) -> bool {
+/// The `(offset, len)` windows of a `len`-byte range that large checks read: the whole range
+/// natively; under Miri, where reading tens of KiB byte by byte takes minutes, 64 bytes every
+/// 4 KiB and the last 64 (where a misplaced block or table would show).
+fn probes(len: usize) -> Vec<(usize, usize)> {
     if !cfg!(miri) || len <= 4096 {
-        return holds(ptr, len, value);
+        return vec![(0, len)];
     }
     (0..len - 64)
         .step_by(4096)
         .chain([len - 64])
-        .all(|at| holds(ptr.wrapping_add(at), 64, value))
+        .map(|at| (at, 64))
+        .collect()
+}
+
+/// [`holds`] over the [`probes`] of a large block.
+fn holds_probed(ptr: *const u8, len: usize, value: u8) -> bool {
+    probes(len)
+        .into_iter()
+        .all(|(at, n)| holds(ptr.wrapping_add(at), n, value))
 }
 
 #[test]
@@ -720,13 +728,9 @@ fn a_block_at_the_regions_end_does_not_grow_in_place_over_foreign_pages() {
         "it moved above the foreign page: {at:#x}"
     );
     assert!(holds_probed(moved, whole, 0x77), "keeping its bytes");
-    let untouched = if cfg!(miri) {
-        (0..1 << 16)
-            .step_by(4096)
-            .all(|at| memory.holds(foreign + at, 64, 0xF0))
-    } else {
-        memory.holds(foreign, 1 << 16, 0xF0)
-    };
+    let untouched = probes(1 << 16)
+        .into_iter()
+        .all(|(at, n)| memory.holds(foreign + at, n, 0xF0));
     assert!(untouched, "the foreign page is untouched");
 }
 
@@ -805,16 +809,9 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
         "the arena grew past foreign pages: {stepped_over}"
     );
     for &(at, len) in &foreign {
-        // (Under Miri, reading megabytes byte by byte takes many minutes: the edges of each
-        // range, and every 4 KiB between them, where a misplaced block or table would show.)
-        let intact = if cfg!(miri) {
-            (0..len)
-                .step_by(4096)
-                .chain([len - 64])
-                .all(|offset| memory.holds(at + offset, 64, 0xF0))
-        } else {
-            memory.holds(at, len, 0xF0)
-        };
+        let intact = probes(len)
+            .into_iter()
+            .all(|(offset, n)| memory.holds(at + offset, n, 0xF0));
         assert!(intact, "foreign pages at {at:#x} changed");
     }
     for &(p, size, value) in &live {
