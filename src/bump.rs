@@ -103,10 +103,6 @@ pub(crate) struct Bump<G: Region> {
     /// The furthest any hole has reached (holes are cut off [`HOLE_LINES`] past what opened them).
     /// Lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
     peak: usize,
-    /// Someone else's bytes inside the span that the line table does not mark yet (`to == 0`:
-    /// none); see [`Bump::grow_lines`].
-    foreign_from: usize,
-    foreign_to: usize,
     /// Blocks allocated and not freed.
     live_blocks: usize,
     /// Lines that counted blocks overlap.
@@ -130,8 +126,6 @@ impl<G: Region> Bump<G> {
             lines: LineTable::new(),
             host_end: 0,
             peak: 0,
-            foreign_from: 0,
-            foreign_to: 0,
             live_blocks: 0,
             counted_lines: 0,
             invocation: 0,
@@ -209,53 +203,33 @@ impl<G: Region> Bump<G> {
 
     /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or below
     /// `max_end`, and moves the cursor past them (a new run starts with them): in the current hole
-    /// if they fit there, else in the next hole below the peak that fits (from the current one on, then from `host_end` round
-    /// to it), else in never-used lines, growing the region if need be; holes first, so that the
-    /// touched part of the region follows what is live. [`NOWHERE`] (and nothing changed) if they
-    /// cannot be placed.
+    /// if they fit there, else in the next hole below the peak that fits (from the current one on),
+    /// else in the first hole from `host_end` on, growing the region if that hole is the one at its
+    /// end; holes first, so that the touched part of the region follows what is live. [`NOWHERE`]
+    /// (and nothing changed) if they cannot be placed.
     #[cold]
     #[inline(never)]
     fn place(&mut self, size: usize, align: usize, max_end: usize) -> usize {
         self.flush();
-        // Alignment padding depends on the base address: learn it before placing anything.
-        if self.base.is_null() && !self.grow_lines(1) {
-            return self.refuse();
-        }
         if let Some(offset) = self.fit(self.cursor, self.limit.min(max_end), size, align) {
             self.run_start = offset;
             self.cursor = offset + size;
             return offset;
         }
-        let after = line_of(self.limit);
-        let floor = line_at_or_after(self.host_end);
-        let pristine = line_at_or_after(self.peak).min(self.lines.len());
-        if self.take_hole(after, pristine, size, align, max_end)
-            || self.take_hole(floor, after.min(pristine), size, align, max_end)
-            || self.place_at_end(size, align, max_end, floor)
+        let pristine = line_at_or_after(self.peak);
+        if self.take_hole(line_of(self.limit), pristine, size, align, max_end, false)
+            || self.take_hole(
+                line_at_or_after(self.host_end),
+                usize::MAX,
+                size,
+                align,
+                max_end,
+                true,
+            )
         {
             return self.run_start;
         }
         self.refuse()
-    }
-
-    /// The free lines at the end: those just below the peak, and the never-used ones above it, the
-    /// region grown to hold the request there. Tried twice: if the growth had to step over someone
-    /// else's pages, the free lines below them may fall short, and the second try starts above.
-    fn place_at_end(&mut self, size: usize, align: usize, max_end: usize, floor: usize) -> bool {
-        for _ in 0..2 {
-            let pristine = line_at_or_after(self.peak).min(self.lines.len());
-            let start = self.lines.free_run_start(pristine, floor);
-            let Some(offset) = self.fit(line_start(start), usize::MAX, size, align) else {
-                return false;
-            };
-            if !self.grow_lines(line_at_or_after(offset + size)) {
-                return false;
-            }
-            if self.take_hole(start, usize::MAX, size, align, max_end) {
-                return true;
-            }
-        }
-        false
     }
 
     /// Where `size` bytes aligned to `align` would go in `from..to`, if they fit.
@@ -267,7 +241,8 @@ impl<G: Region> Bump<G> {
 
     /// Makes the first hole starting in lines `from..to` (it may run on past `to`) where the
     /// request fits below `max_end` the current one, with the request as its run: true if there
-    /// was one.
+    /// was one. With `grow`, the hole at the region's end (or, if the last line is used, the
+    /// region's end itself) is grown to fit, the region growing with it.
     #[inline(never)]
     fn take_hole(
         &mut self,
@@ -276,20 +251,36 @@ impl<G: Region> Bump<G> {
         size: usize,
         align: usize,
         max_end: usize,
+        grow: bool,
     ) -> bool {
-        let pristine = line_at_or_after(self.peak);
         let mut line = from;
-        while let Some(start) = self.lines.next_free(line, to) {
+        loop {
+            let len = self.lines.len();
+            let start = match self.lines.next_free(line, to) {
+                Some(start) => start,
+                None if grow => len,
+                None => return false,
+            };
             let hole_start = line_start(start);
+            // (Before the region has answered, `base` is null and the padding is a guess: the
+            // region grows, and the hole is looked at again with the real base.)
             let Some(offset) = self.fit(hole_start, usize::MAX, size, align) else {
                 return false;
             };
             // The lines the request needs from `start`, and some room after them.
-            let end = (self.lines).next_used(
-                start,
-                line_at_or_after(offset + size) + HOLE_LINES,
-                pristine,
-            );
+            let needed = line_at_or_after(offset + size);
+            let pristine = line_at_or_after(self.peak);
+            let end = self.lines.next_used(start, needed + HOLE_LINES, pristine);
+            if grow && end == len && end < needed {
+                // The hole runs to the region's end: grow the region, and look at it again. (Lines
+                // of someone else's pages the growth stepped over are used from now on: the hole
+                // then ends below them, and the search goes on above them.) Each round grows the
+                // region or fails.
+                if !self.grow_lines(needed) {
+                    return false;
+                }
+                continue;
+            }
             let limit = line_start(end).min(max_end);
             if offset + size <= limit {
                 self.recycled += pristine.min(end).saturating_sub(start) as u64;
@@ -305,35 +296,23 @@ impl<G: Region> Bump<G> {
             }
             line = end.max(start + 1);
         }
-        false
     }
 
     /// Asks the region for room for `lines` usable lines (and their table); true if it now has it.
     #[inline(never)]
     fn grow_lines(&mut self, lines: usize) -> bool {
-        if lines <= self.lines.len() {
-            return true;
-        }
         let mut want = lines;
-        loop {
+        while want > self.lines.len() {
             let Some((base, end)) = LineTable::bytes_for(want).and_then(|b| self.region.grow(b))
             else {
                 return false;
             };
-            if let Some((from, to)) = self.region.take_foreign() {
-                // One range from the older one on if some is pending: the span between them
-                // was never used (no table covered it), so marking it too wastes, never loses.
-                if self.foreign_to == 0 {
-                    self.foreign_from = from;
-                }
-                self.foreign_to = to;
-            }
-            // The table sits at the span's end: it must land above someone else's pages, so
-            // grow again if it would not (each round grows the region, or fails).
-            let above_foreign = line_at_or_after(self.foreign_to);
+            // The table sits at the span's end: it must land above someone else's pages, so grow
+            // again if it would not (each round grows the region, or fails).
+            let (foreign_from, foreign_to) = self.region.foreign();
             let lines_now = LineTable::lines_in(end);
-            if lines_now < above_foreign {
-                want = above_foreign;
+            want = line_at_or_after(foreign_to);
+            if lines_now < want {
                 continue;
             }
             // The region answers with `end >= bytes_for(want)` and, once it has answered, the same
@@ -345,16 +324,15 @@ impl<G: Region> Bump<G> {
             // sits at this same base.
             unsafe { self.lines.relocate(base, lines_now, G::ZEROED) };
             self.base = base;
-            if self.foreign_to != 0 {
+            if foreign_from < foreign_to {
                 // Used for good, so no search hands them out; and below the peak, so that no search
                 // takes them for never-used lines.
-                self.lines
-                    .mark_foreign(line_of(self.foreign_from), above_foreign);
-                self.peak = self.peak.max(line_start(above_foreign));
-                self.foreign_to = 0;
+                self.lines.mark_foreign(line_of(foreign_from), want);
+                self.peak = self.peak.max(line_start(want));
+                self.region.forget_foreign();
             }
-            return true;
         }
+        true
     }
 
     /// Counts a request refused before it reached the core (a host `alloc` of size <= 0).

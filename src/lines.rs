@@ -1,28 +1,27 @@
 //! The line table: which lines of the region hold something live, and the search for holes.
 //!
 //! The region is cut into lines of [`LINE_BYTES`]. A line is free when nothing live overlaps it
-//! (RC Immix's idea: a line is reusable the moment the last block on it dies). Two structures say
-//! which:
-//! - a **count** per line of the live 8-byte words in it (0 to [`LINE_WORDS`]). Blocks are
-//!   8-aligned multiples of 8 bytes, so a span of live bytes adds its words to the lines it
-//!   overlaps, and its death takes them off again. Counting words rather than blocks makes
-//!   counting additive: a run of blocks bumped one after another can be counted as one span when
-//!   the cursor leaves it, and freed block by block later; growing a block in place counts just
-//!   the bytes it gained.
-//! - a **bitmap**, a bit per line, set while its count is not zero. Searches read it, 64 lines per
-//!   word; a word of all ones is a dense stretch (a big cache, say) skipped at once.
+//! (RC Immix's idea: a line is reusable the moment the last block on it dies). The table keeps a
+//! **count** per line of the live 8-byte words in it (0 to [`LINE_WORDS`]). Blocks are 8-aligned
+//! multiples of 8 bytes, so a span of live bytes adds its words to the lines it overlaps, and its
+//! death takes them off again. Counting words rather than blocks makes counting additive: a run of
+//! blocks bumped one after another can be counted as one span when the cursor leaves it, and freed
+//! block by block later; growing a block in place counts just the bytes it gained.
 //!
 //! A line a span covers entirely holds nothing else, so its count goes from 0 to `LINE_WORDS`
 //! and back as a range fill, whatever the span's size; only a span's first and last line are
-//! added to and taken from one by one.
+//! added to and taken from one by one. Searches read the counts 8 lines to a 64-bit word: a count
+//! is at most `LINE_WORDS` (< 0x80), so one addition sets the top bit of every byte that is not
+//! zero, without carries between bytes, and a dense stretch is passed 8 lines per step. (A
+//! separate bitmap would search 64 lines per step but cost every free a second write, and a
+//! smallest flare about 400 bytes of code.)
 //!
-//! The table lives in the region itself, after its last usable line: the counts, then the bitmap
-//! in whole words. When the region grows, the table moves up to the new end and the lines it used
-//! to occupy become usable.
+//! The table lives in the region itself, after its last usable line. When the region grows, the
+//! table moves up to the new end and the lines it used to occupy become usable.
 //!
-//! Owns: offsets to lines, the counts and the bitmap, where the table sits. Must never: allocate,
-//! panic (counts use wrapping arithmetic; a valid program keeps each at most [`LINE_WORDS`]),
-//! report a line free while a counted span overlaps it, or touch memory outside the table.
+//! Owns: offsets to lines, the counts, where the table sits. Must never: allocate, panic (counts
+//! use wrapping arithmetic; a valid program keeps each at most [`LINE_WORDS`]), report a line free
+//! while a counted span overlaps it, or touch memory outside the table.
 
 use core::ptr;
 
@@ -33,8 +32,10 @@ pub(crate) const LINE_SHIFT: u32 = 8;
 pub const LINE_BYTES: usize = 1 << LINE_SHIFT;
 /// 8-byte words per line: the most a line's count can be.
 pub(crate) const LINE_WORDS: u8 = (LINE_BYTES / 8) as u8;
-/// Lines per bitmap word.
-const WORD_LINES: usize = 64;
+/// Lines per 64-bit word of counts.
+const WORD_LINES: usize = 8;
+/// The top bit of every byte of a word.
+const TOP_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// The line containing byte `offset`.
 #[inline(always)]
@@ -54,12 +55,6 @@ pub(crate) const fn line_start(line: usize) -> usize {
     line << LINE_SHIFT
 }
 
-/// Bits `from..to` of a word (`from < to <= 64`).
-#[inline(always)]
-const fn bit_range(from: usize, to: usize) -> u64 {
-    (u64::MAX >> (WORD_LINES - (to - from))) << from
-}
-
 // `lines_in` always leaves room for the table and `bytes_for` asks for enough: checked at compile
 // time over a spread of sizes.
 const _: () = {
@@ -74,13 +69,11 @@ const _: () = {
 
 /// Which lines hold something live, stored in the region after its last usable line.
 pub(crate) struct LineTable {
-    /// The count of line 0; the bitmap follows the counts, 8-aligned. Null until the region has
-    /// memory.
+    /// The count of line 0, 8-aligned; the counts run on to a whole word. Null until the region
+    /// has memory.
     counts: *mut u8,
     /// Lines the table covers: the usable part of the region is `0..line_start(lines)`.
     lines: usize,
-    /// The bitmap: right after the counts, rounded up to a word.
-    bits: *mut u64,
     /// A count was found smaller than the words a dying span had in its line: the span was not
     /// live (debug builds only).
     pub(crate) misused: bool,
@@ -91,7 +84,6 @@ impl LineTable {
         LineTable {
             counts: ptr::null_mut(),
             lines: 0,
-            bits: ptr::null_mut(),
             misused: false,
         }
     }
@@ -102,21 +94,21 @@ impl LineTable {
         self.lines
     }
 
-    /// Bytes of the table for `lines` lines: the counts, rounded up to a word, then the bitmap.
+    /// Bytes of the table for `lines` lines: the counts, rounded up to a whole word.
     const fn table_bytes(lines: usize) -> usize {
-        lines.next_multiple_of(8) + lines.div_ceil(WORD_LINES) * 8
+        lines.next_multiple_of(WORD_LINES)
     }
 
     /// How many lines a region of `bytes` holds once its table is taken out: the largest `n` with
-    /// `line_start(n) + table_bytes(n) <= bytes` (`table_bytes(n)` is at most `2n + 15`).
+    /// `line_start(n) + table_bytes(n) <= bytes` (`table_bytes(n)` is at most `n + 7`).
     pub(crate) const fn lines_in(bytes: usize) -> usize {
-        bytes.saturating_sub(16) / (LINE_BYTES + 2)
+        bytes.saturating_sub(WORD_LINES - 1) / (LINE_BYTES + 1)
     }
 
     /// The region bytes needed for `lines` usable lines and their table; `None` on overflow.
     pub(crate) const fn bytes_for(lines: usize) -> Option<usize> {
-        match lines.checked_mul(LINE_BYTES + 2) {
-            Some(bytes) => bytes.checked_add(16),
+        match lines.checked_mul(LINE_BYTES + 1) {
+            Some(bytes) => bytes.checked_add(WORD_LINES - 1),
             None => None,
         }
     }
@@ -131,17 +123,6 @@ impl LineTable {
         unsafe { self.counts.add(line) }
     }
 
-    /// Pointer to the bitmap word holding `line`'s bit.
-    ///
-    /// # Safety
-    /// `line < self.lines`.
-    #[inline(always)]
-    unsafe fn word_ptr(&self, line: usize) -> *mut u64 {
-        // SAFETY: the bitmap holds a bit per line (see `relocate`), so the word of a line below
-        // `self.lines` is inside it.
-        unsafe { self.bits.add(line / WORD_LINES) }
-    }
-
     /// The live words in `line`.
     #[inline(always)]
     pub(crate) fn count_of(&self, line: usize) -> u8 {
@@ -150,40 +131,46 @@ impl LineTable {
         unsafe { *self.count_ptr(line) }
     }
 
-    /// The bitmap word of lines `line & !63 ..`, with lines at or past `self.lines` set (so that a
-    /// search never takes them for free).
+    /// The top bit of each byte of the counts word holding `line` whose line is used (`used`)
+    /// or free, the lines before `line` left out. Lines past `self.lines` in the last word read
+    /// as free: callers bound what they find by `self.lines`.
     #[inline(always)]
-    fn word(&self, line: usize) -> u64 {
-        let first = line & !(WORD_LINES - 1);
-        // SAFETY: `line < self.lines` in every caller.
-        let word = unsafe { *self.word_ptr(line) };
-        let past_end = self.lines - first;
-        if past_end < WORD_LINES {
-            word | !bit_range(0, past_end)
-        } else {
-            word
-        }
+    fn lines_in_word(&self, line: usize, used: bool) -> u64 {
+        // SAFETY: `line < self.lines` in every caller, and the counts run on to a whole word
+        // (`table_bytes`), 8-aligned (see `relocate`).
+        let word =
+            u64::from_le(unsafe { *self.counts.add(line & !(WORD_LINES - 1)).cast::<u64>() });
+        // A count is at most `LINE_WORDS` < 0x80: adding 0x7F sets a byte's top bit exactly when
+        // the byte is not zero, and never carries into the next byte.
+        let nonzero = word.wrapping_add(TOP_BITS - 0x0101_0101_0101_0101) & TOP_BITS;
+        let hits = if used { nonzero } else { nonzero ^ TOP_BITS };
+        hits & (u64::MAX << (line % WORD_LINES * 8))
     }
 
-    /// Sets (`used`) or clears the bits of lines `from..to`.
-    fn mark(&mut self, mut from: usize, to: usize, used: bool) {
-        while from < to {
-            let end = to.min((from | (WORD_LINES - 1)) + 1);
-            let bits = bit_range(from % WORD_LINES, end - (from & !(WORD_LINES - 1)));
-            // SAFETY: `from < to <= self.lines`: lines of a block.
-            let word = unsafe { &mut *self.word_ptr(from) };
-            *word = if used { *word | bits } else { *word & !bits };
-            from = end;
+    /// The first line in `line..to` (`to <= self.len()`) that is used (`used`) or free, or `to`.
+    fn find(&self, mut line: usize, to: usize, used: bool) -> usize {
+        while line < to {
+            let hits = self.lines_in_word(line, used);
+            if hits != 0 {
+                let found = (line & !(WORD_LINES - 1)) + hits.trailing_zeros() as usize / 8;
+                return found.min(to);
+            }
+            line = (line | (WORD_LINES - 1)) + 1;
         }
+        to
     }
 
     /// Lines `from..to` (below `self.len()`) hold someone else's memory: used for good. No block
     /// starts, ends or lies in them, so no free ever clears them.
     pub(crate) fn mark_foreign(&mut self, from: usize, to: usize) {
-        self.mark(from, to.min(self.lines), true);
+        let to = to.min(self.lines);
+        if from < to {
+            // SAFETY: `from < to <= self.lines`: counts inside the table.
+            unsafe { ptr::write_bytes(self.count_ptr(from), LINE_WORDS, to - from) };
+        }
     }
 
-    /// `words` live words more (`live`) or fewer in `line`; its bit follows its count. 1 if the
+    /// `words` live words more (`live`) or fewer in `line`. 1 if the
     /// line changed between free and used.
     #[inline(always)]
     fn step(&mut self, line: usize, words: u8, live: bool) -> usize {
@@ -199,10 +186,6 @@ impl LineTable {
         if cfg!(debug_assertions) && !live && was < words {
             self.misused = true;
         }
-        let bit = 1 << (line % WORD_LINES);
-        // SAFETY: as above.
-        let word = unsafe { &mut *self.word_ptr(line) };
-        *word = if now != 0 { *word | bit } else { *word & !bit };
         usize::from((was == 0) != (now == 0))
     }
 
@@ -244,7 +227,6 @@ impl LineTable {
                     between,
                 )
             };
-            self.mark(first + 1, last, live);
         }
         ends + between
     }
@@ -252,17 +234,8 @@ impl LineTable {
     /// The first free line in `line..to`.
     pub(crate) fn next_free(&self, line: usize, to: usize) -> Option<usize> {
         let to = to.min(self.lines);
-        let mut from = line;
-        while from < to {
-            // Free lines are zero bits; those before `from` in its word do not count.
-            let free = !self.word(from) & (u64::MAX << (from % WORD_LINES));
-            if free != 0 {
-                let found = (from & !(WORD_LINES - 1)) + free.trailing_zeros() as usize;
-                return (found < to).then_some(found);
-            }
-            from = (from | (WORD_LINES - 1)) + 1;
-        }
-        None
+        let found = self.find(line, to, false);
+        (found < to).then_some(found)
     }
 
     /// The first used line in `line..to`, or `to` if there is none. Lines from `pristine` on have
@@ -270,24 +243,8 @@ impl LineTable {
     pub(crate) fn next_used(&self, line: usize, to: usize, pristine: usize) -> usize {
         let to = to.min(self.lines);
         let end = to.min(pristine);
-        let mut from = line;
-        while from < end {
-            let used = self.word(from) & (u64::MAX << (from % WORD_LINES));
-            if used != 0 {
-                let found = (from & !(WORD_LINES - 1)) + used.trailing_zeros() as usize;
-                return if found < end { found } else { to };
-            }
-            from = (from | (WORD_LINES - 1)) + 1;
-        }
-        to
-    }
-
-    /// The first line of the run of free lines that ends just before `line`, stopping at `floor`.
-    pub(crate) fn free_run_start(&self, mut line: usize, floor: usize) -> usize {
-        while line > floor && self.word(line - 1) & (1 << ((line - 1) % WORD_LINES)) == 0 {
-            line -= 1;
-        }
-        line
+        let found = self.find(line, end, true);
+        if found < end { found } else { to }
     }
 
     /// Places (or moves up) the table so that it covers `lines` lines of the region at `base`,
@@ -300,31 +257,22 @@ impl LineTable {
     /// `self.len()` lines.
     pub(crate) unsafe fn relocate(&mut self, base: *mut u8, lines: usize, zeroed: bool) {
         let old = self.lines;
-        let (old_words, new_words) = (old.div_ceil(WORD_LINES) * 8, lines.div_ceil(WORD_LINES) * 8);
         let to = base.wrapping_add(line_start(lines));
-        let to_bits = to.wrapping_add(lines.next_multiple_of(8));
-        // SAFETY: the old table is `old` counts at `self.counts` and `old_words` bitmap bytes after
-        // them; the new one has room for `lines` counts at `to` and `new_words` at `to_bits`, all
-        // inside the region (the caller's promise). The bitmap moves first: its new place starts
-        // past the old counts' end (the table only moves up, and the counts part grows), so it
-        // cannot overwrite counts not yet moved; `ptr::copy` allows each to overlap its old place.
-        // Cleared bytes are the new table's own; on a later move they may hold old data.
+        // SAFETY: the old counts are `old` bytes at `self.counts`; the new table has room for
+        // `lines` counts at `to`, inside the region (the caller's promise); `ptr::copy` allows the
+        // two to overlap. The new table's bytes past the old counts lie past the old table's end
+        // (it moves up by at least a line per line added): never written, so zero in a region that
+        // hands out zeroed memory.
         unsafe {
             if old > 0 {
-                ptr::copy(self.counts.add(old.next_multiple_of(8)), to_bits, old_words);
                 ptr::copy(self.counts, to, old);
             }
-            if old > 0 || !zeroed {
-                ptr::write_bytes(to.add(old), 0, lines - old);
-                ptr::write_bytes(to_bits.add(old_words), 0, new_words - old_words);
-                // The old last word's bits past the old end were "used" padding in `word`, but
-                // zero in memory: nothing to clear there.
+            if !zeroed {
+                ptr::write_bytes(to.add(old), 0, Self::table_bytes(lines) - old);
             }
         }
+        // 8-aligned: the table starts at a line boundary of an 8-aligned base.
         self.counts = to;
-        // 8-aligned: the table starts at a line boundary of an 8-aligned base, and the counts
-        // before the bitmap are rounded up to a word.
-        self.bits = to_bits.cast::<u64>();
         self.lines = lines;
     }
 }

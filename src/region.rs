@@ -30,14 +30,15 @@ pub const WASM_PAGE: usize = 65536;
 /// The arena hands out pointers into `base..base + end` as soon as a region answers, and keeps its
 /// own bookkeeping in that span, so an implementation must guarantee that:
 /// - the span is memory nobody else uses, valid for reads and writes, initialised, for as long as
-///   the region lives, except the ranges [`Region::take_foreign`] reports: those may belong to
+///   the region lives, except the ranges [`Region::foreign`] reports: those may belong to
 ///   someone else, and the arena never reads or writes them;
 /// - `base` is aligned to [`MIN_ALIGN`], and `end` is a multiple of it;
 /// - once it has answered, every later answer has the same `base` and an `end` no smaller;
 /// - if [`Region::ZEROED`] is true, bytes of the span never answered before read as zero (foreign
 ///   ranges excepted);
-/// - a foreign range lies above every `end` answered before the `grow` after which
-///   `take_foreign` reports it, and is reported once;
+/// - a foreign range lies above every `end` answered before the `grow` after which `foreign`
+///   first reports it; until `forget_foreign`, later growths may only widen it upward (the
+///   arena's own pages in between are then lost to it, never handed to someone else);
 /// - `grow` never allocates through the global allocator (the arena may *be* the global allocator,
 ///   and its lock is held: that would deadlock), never panics, and never calls back into the arena.
 pub unsafe trait Region {
@@ -53,12 +54,16 @@ pub unsafe trait Region {
     /// short of it.
     fn limit(&self) -> usize;
 
-    /// Bytes inside the span that are not the arena's, as offsets `(from, to)` from the base: pages
-    /// someone else took from the same memory between two growths, which the last `grow` stepped
-    /// over. The arena asks after every growth and never hands those bytes out.
-    fn take_foreign(&mut self) -> Option<(usize, usize)> {
-        None
+    /// Bytes inside the span that are not the arena's, as offsets `(from, to)` from the base
+    /// (`from == to`: none): pages someone else took from the same memory between two growths,
+    /// which a `grow` stepped over. The arena looks after every growth, never hands those bytes
+    /// out, and calls [`Region::forget_foreign`] once it has set them aside.
+    fn foreign(&self) -> (usize, usize) {
+        (0, 0)
     }
+
+    /// The range [`Region::foreign`] reports is set aside: later growths start a new one.
+    fn forget_foreign(&mut self) {}
 }
 
 /// A region over a caller's buffer: fixed, never grows.
@@ -192,7 +197,7 @@ unsafe impl LinearMemory for Wasm32Memory {
 /// end of the initial memory (except on WASI, where libc's `malloc` owns it); any other starts at
 /// the memory's end at that moment. If something else grew the memory since the region's last
 /// growth (libc's `malloc` on WASI, another allocator), the region grows at the new end and
-/// reports the pages in between as foreign ([`Region::take_foreign`]): the arena steps over them
+/// reports the pages in between as foreign ([`Region::foreign`]): the arena steps over them
 /// and never touches them.
 #[derive(Debug)]
 pub struct WasmRegion<M: LinearMemory> {
@@ -256,8 +261,8 @@ impl<M: LinearMemory> WasmRegion<M> {
 // SAFETY: the span starts either at `__heap_base` (claimed once per memory, see
 // `LinearMemory::claim_heap`; everything from there to the end of memory is unused) or at the end of
 // memory at claim time, and only grows over pages that `grow` just added for us: pages someone else
-// added in between (from our end to where `memory.grow` says ours start) are reported by the next
-// `take_foreign`, before any later growth, and lie above every end answered so far. Added pages are
+// added in between (from our end to where `memory.grow` says ours start) are reported by `foreign`
+// from then on, lie above every end answered before, and are only widened upward until forgotten. Added pages are
 // zero. Linear memory never shrinks or moves; the start is set once and 8-aligned, and the end
 // answered is rounded down to 8. `grow` calls no allocator.
 unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
@@ -309,10 +314,12 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
         self.max_bytes()
     }
 
-    fn take_foreign(&mut self) -> Option<(usize, usize)> {
-        let foreign = (self.foreign_from, self.foreign_to);
+    fn foreign(&self) -> (usize, usize) {
+        (self.foreign_from, self.foreign_to)
+    }
+
+    fn forget_foreign(&mut self) {
         self.foreign_to = self.foreign_from;
-        (foreign.0 < foreign.1).then_some(foreign)
     }
 }
 
