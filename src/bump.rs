@@ -105,8 +105,6 @@ pub(crate) struct Bump<G: Region> {
     peak: usize,
     /// Blocks allocated and not freed.
     live_blocks: usize,
-    /// Lines that counted blocks overlap.
-    counted_lines: usize,
     invocation: u32,
     resets: u64,
     failed: u64,
@@ -127,7 +125,6 @@ impl<G: Region> Bump<G> {
             host_end: 0,
             peak: 0,
             live_blocks: 0,
-            counted_lines: 0,
             invocation: 0,
             resets: 0,
             failed: 0,
@@ -386,8 +383,7 @@ impl<G: Region> Bump<G> {
         }
         // `uncount`, with a one-line span's work inline: this is every free's path, and the slow
         // paths that also uncount keep the out-of-line call (smaller code).
-        let freed = self.lines.release(offset, size);
-        self.counted_lines = self.counted_lines.wrapping_sub(freed);
+        self.lines.release(offset, size);
         self.live_blocks = self.live_blocks.wrapping_sub(1);
         if POISON {
             self.poison(offset, size);
@@ -402,15 +398,13 @@ impl<G: Region> Bump<G> {
     /// The bytes `offset..offset + size` are a counted block's now.
     #[inline(always)]
     fn count(&mut self, offset: usize, size: usize) {
-        let used = self.lines.recount(offset, size, true);
-        self.counted_lines = self.counted_lines.wrapping_add(used);
+        self.lines.recount(offset, size, true);
     }
 
     /// The bytes `offset..offset + size` of a counted block are dead now.
     #[inline(always)]
     fn uncount(&mut self, offset: usize, size: usize) {
-        let freed = self.lines.recount(offset, size, false);
-        self.counted_lines = self.counted_lines.wrapping_sub(freed);
+        self.lines.recount(offset, size, false);
     }
 
     /// Resizes a block: in place when it shrinks or the bytes it grows into are free (the rest of
@@ -601,7 +595,7 @@ impl<G: Region> Bump<G> {
     fn rewound(&mut self) -> Reset {
         self.resets += 1;
         Reset::Rewound {
-            live: line_start(self.counted_lines),
+            live: line_start(self.lines.used),
             live_blocks: self.live_blocks,
         }
     }
@@ -609,14 +603,16 @@ impl<G: Region> Bump<G> {
     /// Lines that live blocks overlap, the run's included.
     fn live_lines(&self) -> usize {
         if self.run_start == self.cursor {
-            return self.counted_lines;
+            return self.lines.used;
         }
         // The lines counting the run would make used: those between its ends (which hold nothing
         // else) and its end lines if they hold nothing yet.
         let (first, end) = (line_of(self.run_start), line_at_or_after(self.cursor));
         let free = |line: usize| usize::from(self.lines.count_of(line) == 0);
         let ends = free(first) + if end - 1 > first { free(end - 1) } else { 0 };
-        self.counted_lines + ends + (end - first).saturating_sub(2)
+        (self.lines.used)
+            .wrapping_add(ends)
+            .wrapping_add((end - first).saturating_sub(2))
     }
 
     /// An empty hole at `offset`: the next allocation searches from there.

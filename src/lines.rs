@@ -74,6 +74,8 @@ pub(crate) struct LineTable {
     counts: *mut u8,
     /// Lines the table covers: the usable part of the region is `0..line_start(lines)`.
     lines: usize,
+    /// Lines whose count is not zero (someone else's lines, marked used for good, aside).
+    pub(crate) used: usize,
     /// A count was found smaller than the words a dying span had in its line: the span was not
     /// live (debug builds only).
     pub(crate) misused: bool,
@@ -84,6 +86,7 @@ impl LineTable {
         LineTable {
             counts: ptr::null_mut(),
             lines: 0,
+            used: 0,
             misused: false,
         }
     }
@@ -170,10 +173,9 @@ impl LineTable {
         }
     }
 
-    /// `words` live words more (`live`) or fewer in `line`. 1 if the
-    /// line changed between free and used.
+    /// `words` live words more (`live`) or fewer in `line`.
     #[inline(always)]
-    fn step(&mut self, line: usize, words: u8, live: bool) -> usize {
+    fn step(&mut self, line: usize, words: u8, live: bool) {
         // SAFETY: a line of a span in the usable lines.
         let count = unsafe { &mut *self.count_ptr(line) };
         let was = *count;
@@ -186,28 +188,30 @@ impl LineTable {
         if cfg!(debug_assertions) && !live && was < words {
             self.misused = true;
         }
-        usize::from((was == 0) != (now == 0))
+        // (Wrapping: after a double free it may be off, never a panic.)
+        self.used = (self.used)
+            .wrapping_add(usize::from(now != 0))
+            .wrapping_sub(usize::from(was != 0));
     }
 
     /// [`LineTable::recount`] of a dying span, with the common case (a span inside one line)
     /// inline: it is the whole of a free's work on the table.
     #[inline(always)]
-    pub(crate) fn release(&mut self, offset: usize, size: usize) -> usize {
+    pub(crate) fn release(&mut self, offset: usize, size: usize) {
         let first = line_of(offset);
         if first == line_of(offset + size - 1) {
             return self.step(first, (size / 8) as u8, false);
         }
-        self.recount(offset, size, false)
+        self.recount(offset, size, false);
     }
 
     /// The span `offset..offset + size` (8-aligned, `size` a non-zero multiple of 8, below
-    /// `line_start(self.len())`) becomes live (`live`) or dead; returns how many lines changed
-    /// between free and used. A span that dies where fewer words were live was not live (a double
+    /// `line_start(self.len())`) becomes live (`live`) or dead. A span that dies where fewer words were live was not live (a double
     /// free, or a layout other than the block's): in debug builds that sets `misused`, which the
     /// arena reports once it is unlocked. (One function for both directions, out of line: it is the
     /// table's only writer, and a flare ships one copy of it.)
     #[inline(never)]
-    pub(crate) fn recount(&mut self, offset: usize, size: usize, live: bool) -> usize {
+    pub(crate) fn recount(&mut self, offset: usize, size: usize, live: bool) {
         let end = offset + size;
         let (first, last) = (line_of(offset), line_of(end - 1));
         if first == last {
@@ -215,7 +219,8 @@ impl LineTable {
         }
         let head = (line_start(first + 1) - offset) / 8;
         let tail = (end - line_start(last)) / 8;
-        let ends = self.step(first, head as u8, live) + self.step(last, tail as u8, live);
+        self.step(first, head as u8, live);
+        self.step(last, tail as u8, live);
         let between = last - first - 1;
         if between > 0 {
             // The lines between are the span's alone: full while it lives, empty once it is dead.
@@ -227,8 +232,12 @@ impl LineTable {
                     between,
                 )
             };
+            self.used = if live {
+                self.used.wrapping_add(between)
+            } else {
+                self.used.wrapping_sub(between)
+            };
         }
-        ends + between
     }
 
     /// The first free line in `line..to`.

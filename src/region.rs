@@ -278,23 +278,20 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
             .checked_add(min_end)
             .filter(|_| min_end <= max_bytes)?;
         if needed_end > self.end {
-            // Pages past our end that someone else added are theirs: ours start after them, and
-            // what was missing is taken there in full, without passing our maximum.
-            let missing = (needed_end - self.end).div_ceil(WASM_PAGE) * WASM_PAGE;
-            let at = self.memory_end().max(self.end);
-            let max_end = self
-                .start
-                .checked_add(max_bytes)?
-                .next_multiple_of(WASM_PAGE);
-            if at.checked_add(missing)? > max_end {
+            // Pages past our end that someone else added are theirs: ours start after them
+            // (`memory.grow` says where), and what was missing is taken there in full. At least a
+            // few pages at a time, room permitting: fewer growths, table moves and, on WASI,
+            // interleavings with libc's own growths (each costs a partial line or two).
+            let max_end = self.start.checked_add(max_bytes)?;
+            let room = max_end
+                .saturating_sub(self.memory_end())
+                .div_ceil(WASM_PAGE);
+            let missing = (needed_end - self.end).div_ceil(WASM_PAGE);
+            if missing > room {
                 return None;
             }
-            // At least a few pages at a time, room permitting: fewer growths, table moves and,
-            // on WASI, interleavings with libc's own growths (each costs a partial line or two).
-            let grow = missing.max((Self::MIN_GROW_PAGES * WASM_PAGE).min(max_end - at));
-            // `memory.grow` says where the new pages are: later than `at` if someone grew the
-            // memory in between (another thread's libc), never earlier.
-            let grown_at = self.memory.grow(grow / WASM_PAGE)? * WASM_PAGE;
+            let pages = missing.max(Self::MIN_GROW_PAGES.min(room));
+            let grown_at = self.memory.grow(pages)? * WASM_PAGE;
             if grown_at != self.end {
                 // Still pending (a growth that then fell short of `min_end` answered nothing):
                 // one range from the older gap on, our unanswered pages in it wasted, not lost.
@@ -303,7 +300,7 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
                 }
                 self.foreign_to = grown_at - self.start;
             }
-            self.end = grown_at + grow;
+            self.end = grown_at + pages * WASM_PAGE;
         }
         // (A multiple of 8: the start is 8-aligned, the end a page boundary, the maximum rounded.)
         let capacity = (self.end - self.start).min(max_bytes);
