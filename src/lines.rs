@@ -10,11 +10,10 @@
 //!
 //! A line a span covers entirely holds nothing else, so its count goes from 0 to `LINE_WORDS`
 //! and back as a range fill, whatever the span's size; only a span's first and last line are
-//! added to and taken from one by one. Searches read the counts 8 lines to a 64-bit word: a count
-//! is at most `LINE_WORDS` (< 0x80), so one addition sets the top bit of every byte that is not
-//! zero, without carries between bytes, and a dense stretch is passed 8 lines per step. (A
-//! separate bitmap would search 64 lines per step but cost every free a second write, and a
-//! smallest flare about 400 bytes of code.)
+//! added to and taken from one by one. Searches read the counts 8 lines to a 64-bit word (an
+//! addition per word flags the bytes that are not zero, without carries between bytes), so a
+//! dense stretch is passed 8 lines per step. (A separate bitmap would search 64 lines per step,
+//! but it cost every free a second write and the smallest flare about 600 bytes of code.)
 //!
 //! The table lives in the region itself, after its last usable line. When the region grows, the
 //! table moves up to the new end and the lines it used to occupy become usable.
@@ -144,8 +143,10 @@ impl LineTable {
         let word =
             u64::from_le(unsafe { *self.counts.add(line & !(WORD_LINES - 1)).cast::<u64>() });
         // A count is at most `LINE_WORDS` < 0x80: adding 0x7F sets a byte's top bit exactly when
-        // the byte is not zero, and never carries into the next byte.
-        let nonzero = word.wrapping_add(TOP_BITS - 0x0101_0101_0101_0101) & TOP_BITS;
+        // the byte is not zero, and never carries into the next byte. (A count wrapped by a double
+        // free is garbage whatever the search makes of it: adding the neighbours' words back can
+        // take it to zero.)
+        let nonzero = word.wrapping_add(!TOP_BITS) & TOP_BITS;
         let hits = if used { nonzero } else { nonzero ^ TOP_BITS };
         hits & (u64::MAX << (line % WORD_LINES * 8))
     }
