@@ -213,16 +213,19 @@ impl<G: Region> Bump<G> {
             self.cursor = offset + size;
             return offset;
         }
+        // Next-fit below the peak; then from `host_end` on, which also grows the hole at the
+        // region's end if nothing before it fits. (The current hole may end inside a host buffer's
+        // last line only where a handle limit cut it: never search below `host_end`.)
+        let floor = line_at_or_after(self.host_end);
         let pristine = line_at_or_after(self.peak);
-        if self.take_hole(line_of(self.limit), pristine, size, align, max_end, false)
-            || self.take_hole(
-                line_at_or_after(self.host_end),
-                usize::MAX,
-                size,
-                align,
-                max_end,
-                true,
-            )
+        if self.take_hole(
+            line_of(self.limit).max(floor),
+            pristine,
+            size,
+            align,
+            max_end,
+            false,
+        ) || self.take_hole(floor, usize::MAX, size, align, max_end, true)
         {
             return self.run_start;
         }

@@ -819,3 +819,31 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
     }
     assert_eq!(arena.stats().live_blocks, live.len());
 }
+
+#[test]
+#[cfg(all(target_pointer_width = "64", not(miri)))]
+fn a_host_buffer_ending_in_the_line_where_handles_stop_is_not_reused() {
+    // Natively, handles are offsets that must fit an `i32`: a host buffer's hole is cut at that
+    // limit, which is not a line boundary. Here the buffer ends in the limit's line; the next
+    // search must start past it, not at the start of that line (whose count is zero: host
+    // buffers are not counted). Only address space is reserved: nothing here touches the pages.
+    let arena = GlobalArena::with_max_bytes(3 << 30);
+    let len = i32::MAX - 199; // ends 200 bytes below 2 GiB
+    let handle = arena.guest_alloc(len);
+    assert_ne!(handle, 0);
+    // SAFETY: reading the address of a fresh host buffer; nothing else uses it.
+    let host = unsafe { arena.handle_bytes(handle, 0) }
+        .unwrap()
+        .as_ptr()
+        .addr();
+    // Does not fit in what is left below the handle limit: a search.
+    // SAFETY: a non-zero size.
+    let block = unsafe { arena.alloc(layout(256, 8)) };
+    assert!(!block.is_null());
+    assert!(
+        block.addr() >= host + len as usize,
+        "the block at {:#x} overlaps the host buffer {host:#x}..{:#x}",
+        block.addr(),
+        host + len as usize
+    );
+}
