@@ -735,9 +735,10 @@ fn a_block_at_the_regions_end_does_not_grow_in_place_over_foreign_pages() {
 }
 
 /// Someone else (libc's `malloc` on WASI) grows the memory between the arena's growths, again and
-/// again, while blocks live and die: no block ever lands on a foreign page, no foreign byte
-/// changes, every live block keeps its contents, and the line table (which moves to the span's
-/// end at each growth) never lands on foreign pages either.
+/// again, while blocks live, die and are resized and host buffers come and go: no block ever
+/// lands on a foreign page or an unexpired host buffer, no foreign byte changes, every live block
+/// keeps its contents (across reallocs too), and the line table (which moves to the span's end at
+/// each growth) never lands on foreign pages either.
 #[test]
 fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
     let memory = FakeMemory::new(1, 400, 1000);
@@ -745,6 +746,9 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
         GlobalArena::with_region(WasmRegion::over(&memory, 300 << 16));
     let mut foreign: Vec<(usize, usize)> = Vec::new();
     let mut live: Vec<(*mut u8, usize, u8)> = Vec::new();
+    let mut host: Vec<(*mut u8, usize)> = Vec::new();
+    // Reallocs in place and moved; host buffers handed out.
+    let (mut resized, mut host_buffers) = ([0; 2], 0);
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         state ^= state << 13;
@@ -766,6 +770,11 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
                 foreign.push((at, pages << 16));
             }
         }
+        if round % 97 == 0 {
+            // A new invocation: host buffers expire, live blocks stay.
+            let _ = arena.reset();
+            host.clear();
+        }
         if r % 3 == 0 && !live.is_empty() {
             let (p, size, value) = live.swap_remove((r >> 16) as usize % live.len());
             assert!(
@@ -777,8 +786,38 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
             continue;
         }
         let size = 8 + (r >> 24) as usize % max_size;
-        // SAFETY: a non-zero size.
-        let p = unsafe { arena.alloc(layout(size, 8)) };
+        let p = if r % 7 == 1 && !live.is_empty() {
+            // A realloc: in place (into free lines, or the region grown) or moved.
+            let i = (r >> 16) as usize % live.len();
+            let (old, old_size, value) = live[i];
+            // SAFETY: a live block of this arena with this layout; a non-zero size.
+            let new = unsafe { arena.realloc(old, layout(old_size, 8), size) };
+            if new.is_null() {
+                continue;
+            }
+            live.swap_remove(i);
+            assert!(
+                holds_probed(new, old_size.min(size), value),
+                "round {round}: realloc lost the contents"
+            );
+            resized[usize::from(new != old)] += 1;
+            new
+        } else if r % 7 == 2 {
+            // A host buffer, valid until the next invocation.
+            let handle = arena.guest_alloc(size as i32);
+            if handle == 0 {
+                continue;
+            }
+            // SAFETY: a fresh host buffer of `size` bytes, used by this test alone.
+            let bytes = unsafe { arena.handle_bytes(handle, size) }.unwrap();
+            bytes.fill(0x4B);
+            host.push((bytes.as_mut_ptr(), size));
+            host_buffers += 1;
+            bytes.as_mut_ptr()
+        } else {
+            // SAFETY: a non-zero size.
+            unsafe { arena.alloc(layout(size, 8)) }
+        };
         if p.is_null() {
             continue;
         }
@@ -789,6 +828,19 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
                 "round {round}: block at {addr:#x}+{size} overlaps foreign pages at {at:#x}+{len}"
             );
         }
+        for &(h, len) in &host {
+            assert!(
+                p == h || p.addr() + size <= h.addr() || p.addr() >= h.addr() + len,
+                "round {round}: a block overlaps an unexpired host buffer"
+            );
+            assert!(
+                holds_probed(h, len, 0x4B),
+                "round {round}: a host buffer changed"
+            );
+        }
+        if r % 7 == 2 {
+            continue; // a host buffer: checked above, not a block
+        }
         let value = (round % 251) as u8;
         fill(p, size, value);
         live.push((p, size, value));
@@ -796,6 +848,14 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
     assert!(
         foreign.len() > 10,
         "the test grew memory behind the arena's back"
+    );
+    // (Miri's few rounds are there to catch UB, not for coverage.)
+    let enough = rounds / 100;
+    assert!(
+        cfg!(miri) || resized[0] > enough && resized[1] > enough && host_buffers > enough,
+        "reallocs in place {}, moved {}; host buffers {host_buffers}",
+        resized[0],
+        resized[1]
     );
     let stepped_over = foreign
         .iter()
