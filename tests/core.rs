@@ -811,9 +811,10 @@ fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
             // SAFETY: a fresh host buffer of `size` bytes, used by this test alone.
             let bytes = unsafe { arena.handle_bytes(handle, size) }.unwrap();
             bytes.fill(0x4B);
-            host.push((bytes.as_mut_ptr(), size));
+            let ptr = bytes.as_mut_ptr();
+            host.push((ptr, size));
             host_buffers += 1;
-            bytes.as_mut_ptr()
+            ptr
         } else {
             // SAFETY: a non-zero size.
             unsafe { arena.alloc(layout(size, 8)) }
