@@ -328,7 +328,9 @@ fn a_block_that_outlives_its_invocation_costs_its_lines_not_the_invocation() {
         stats.peak, peak_after_warm_up,
         "flat after warm-up: {stats}"
     );
-    assert!(stats.peak < 100 * LINE_BYTES, "{stats}");
+    // 64 kept lines, an invocation's scratch (~20 lines) and a hole's slack (64 lines past the
+    // request it opened for): if a kept block cost its invocation, this would be ~1,300 lines.
+    assert!(stats.peak < 160 * LINE_BYTES, "{stats}");
     assert_eq!(stats.live_blocks, 64);
 }
 
