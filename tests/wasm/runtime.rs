@@ -229,14 +229,26 @@ fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
         pages * PAGE > 12 << 20,
         "the region grew past the seed's 256 KiB to hold body and copy"
     );
-    for _ in 0..20 {
-        assert_eq!(probe(&mut flare, "hello"), "hello");
-        let (_, response) = flare.handle(&request).unwrap();
+    // The first big request grew the region to fit it exactly; the next one is placed in holes
+    // that a small request left cut short (a hole runs 16 KiB past the request that opened it),
+    // and may need one more growth step (4 pages). From then on nothing grows.
+    let mut big_request = |flare: &mut _| {
+        assert_eq!(probe(flare, "hello"), "hello");
+        let (_, response) = Flare::handle(flare, &request).unwrap();
         assert_eq!(response.text(), format!("{} {sum}", 6 << 20));
+    };
+    big_request(&mut flare);
+    let settled = flare.memory_pages();
+    assert!(
+        settled <= pages + 4,
+        "the second big request grows one step at most: {pages} -> {settled} pages"
+    );
+    for _ in 0..20 {
+        big_request(&mut flare);
     }
     assert_eq!(
         flare.memory_pages(),
-        pages,
+        settled,
         "later big requests reuse the same memory"
     );
     let stats = flare.arena_stats().unwrap();
