@@ -232,7 +232,7 @@ fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
     // The first big request grew the region to fit it exactly; the next one is placed in holes
     // that a small request left cut short (a hole runs 16 KiB past the request that opened it),
     // and may need one more growth step (4 pages). From then on nothing grows.
-    let mut big_request = |flare: &mut _| {
+    let big_request = |flare: &mut _| {
         assert_eq!(probe(flare, "hello"), "hello");
         let (_, response) = Flare::handle(flare, &request).unwrap();
         assert_eq!(response.text(), format!("{} {sum}", 6 << 20));
