@@ -24,7 +24,9 @@ pub struct Stats {
     /// The most `capacity` can ever reach: the arena's maximum size. Growth may stop short of it if
     /// the system, or on wasm another user of `memory.grow`, takes the memory first.
     pub limit: usize,
-    /// The highest offset ever handed out: how much of the region has been touched.
+    /// The furthest any hole has reached: the part of the region in use so far. (A hole runs up to
+    /// 64 lines, 16 KiB, past the request it was opened for, so this may exceed the bytes ever
+    /// written by that much.)
     pub peak: usize,
     /// Counted allocations (through `GlobalAlloc` or `Arena::alloc`) not yet freed. Host buffers
     /// from the `alloc` export are transient and never counted.
