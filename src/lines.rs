@@ -164,14 +164,16 @@ impl LineTable {
         to
     }
 
-    /// Lines `from..to` (below `self.len()`) hold someone else's memory: used for good. No block
+    /// Lines `from..to` (`from < to`, `from` below `self.len()`) hold someone else's memory: used for good. No block
     /// starts, ends or lies in them, so no free ever clears them.
     pub(crate) fn mark_foreign(&mut self, from: usize, to: usize) {
-        let to = to.min(self.lines);
-        if from < to {
-            // SAFETY: `from < to <= self.lines`: counts inside the table.
-            unsafe { ptr::write_bytes(self.count_ptr(from), LINE_WORDS, to - from) };
-        }
+        self.fill(from, to.min(self.lines), LINE_WORDS);
+    }
+
+    /// Sets the counts of lines `from..to` (`from <= to <= self.len()`).
+    fn fill(&mut self, from: usize, to: usize, count: u8) {
+        // SAFETY: `from <= to <= self.lines` (every caller's promise): counts inside the table.
+        unsafe { ptr::write_bytes(self.count_ptr(from), count, to - from) };
     }
 
     /// `words` live words more (`live`) or fewer in `line`.
@@ -225,14 +227,7 @@ impl LineTable {
         let between = last - first - 1;
         if between > 0 {
             // The lines between are the span's alone: full while it lives, empty once it is dead.
-            // SAFETY: `first < last < self.lines`: counts inside the table.
-            unsafe {
-                ptr::write_bytes(
-                    self.count_ptr(first + 1),
-                    LINE_WORDS * u8::from(live),
-                    between,
-                )
-            };
+            self.fill(first + 1, last, LINE_WORDS * u8::from(live));
             self.used = if live {
                 self.used.wrapping_add(between)
             } else {
