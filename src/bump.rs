@@ -318,8 +318,8 @@ impl<G: Region> Bump<G> {
             if lines_now < want {
                 continue;
             }
-            // The region answers with `end >= bytes_for(want)` and, once it has answered, the same
-            // base (its contract): blocks already handed out stay where they are.
+            // The region answers with `end >=` the bytes asked for and, once it has answered, the
+            // same base (its contract): blocks already handed out stay where they are.
             // SAFETY: `base..base + end` is region memory this core owns, but for the foreign range,
             // which lies below `line_start(lines_now)` (just checked), so the table, placed from
             // there up, never touches it; `lines_in(end)` lines with their table fit in the span;
