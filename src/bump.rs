@@ -203,10 +203,10 @@ impl<G: Region> Bump<G> {
 
     /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or below
     /// `max_end`, and moves the cursor past them (a new run starts with them): in the current hole
-    /// if they fit there, else in the next hole below the peak that fits (from the current one on),
+    /// if they fit there, else in the next hole that fits below the peak (from the current one on),
     /// else in the first hole from `host_end` on, growing the region if that hole is the one at its
-    /// end; holes first, so that the touched part of the region follows what is live. [`NOWHERE`]
-    /// (and nothing changed) if they cannot be placed.
+    /// end; holes below the peak first, so that the touched part of the region follows what is
+    /// live. [`NOWHERE`] (and nothing changed) if they cannot be placed.
     #[cold]
     #[inline(never)]
     fn place(&mut self, size: usize, align: usize, max_end: usize) -> usize {
@@ -244,8 +244,11 @@ impl<G: Region> Bump<G> {
 
     /// Makes the first hole starting in lines `from..to` (it may run on past `to`) where the
     /// request fits below `max_end` the current one, with the request as its run: true if there
-    /// was one. With `grow`, the hole at the region's end (or, if the last line is used, the
-    /// region's end itself) is grown to fit, the region growing with it.
+    /// was one. Without `grow`, holes end at the peak; with `grow`, they may run on past it, and
+    /// the hole at the region's end (or, if the last line is used, the region's end itself) is
+    /// grown to fit, the region growing with it. (A next-fit pass that let a hole near the top run
+    /// on past the peak raised it on every sweep of the cursor while holes below went unused: in a
+    /// large region, the peak crept up for as long as the arena churned.)
     #[inline(never)]
     fn take_hole(
         &mut self,
@@ -284,6 +287,7 @@ impl<G: Region> Bump<G> {
                 }
                 continue;
             }
+            let end = if grow { end } else { end.min(pristine) };
             let limit = line_start(end).min(max_end);
             if offset + size <= limit {
                 self.recycled += pristine.min(end).saturating_sub(start) as u64;
@@ -510,7 +514,9 @@ impl<G: Region> Bump<G> {
 
     /// Whether the bytes `old_end..new_end` after a counted block that does not end at the cursor
     /// are free: outside the current hole (which the cursor hands out next) and this invocation's
-    /// host buffers, in lines that no other block uses. Raises the peak over them if so.
+    /// host buffers, in lines below the peak that no other block uses. (Past the peak the block
+    /// moves instead, to a hole below it if there is one: growing in place into never-used lines
+    /// raised the peak a little on every churn.) Raises the peak to the end of its last line.
     fn free_after(&mut self, offset: usize, old_end: usize, new_end: usize) -> bool {
         if old_end < self.host_end || (old_end < self.limit && new_end > self.cursor) {
             return false;
@@ -523,8 +529,8 @@ impl<G: Region> Bump<G> {
             return false;
         }
         let (from, to) = (line_at_or_after(old_end), line_at_or_after(new_end));
-        if to > self.lines.len() || self.lines.next_used(from, to, line_at_or_after(self.peak)) < to
-        {
+        let pristine = line_at_or_after(self.peak);
+        if to > pristine || self.lines.next_used(from, to, pristine) < to {
             return false;
         }
         self.peak = self.peak.max(line_start(to));

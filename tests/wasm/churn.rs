@@ -60,3 +60,25 @@ fn churn_takes_at_most_one_and_a_half_times_talcs_memory() {
         );
     }
 }
+
+/// The same churn again and again on one instance: memory must follow what is live (the same each
+/// time), not how long the instance has been churning. (On wasm the region grows only when a search
+/// finds nothing below its end, which kept the peak creep tests/core.rs pins down natively in
+/// check here; this keeps it so.)
+#[test]
+fn repeated_churn_keeps_memory_flat() {
+    for realloc in [false, true] {
+        let mut flare = instance("bench", "arena");
+        let churn = flare.export("bench_churn").unwrap();
+        let mut run = |calls: usize| {
+            for _ in 0..calls {
+                assert_eq!(flare.call(&churn, churn_arg(0, realloc, false)).unwrap(), 0);
+            }
+            flare.memory_pages()
+        };
+        let warm = run(3);
+        let after = run(30);
+        println!("churn (realloc {realloc}): {warm} pages after 3 calls, {after} after 33");
+        assert!(after <= warm + 1, "realloc {realloc}: {warm} -> {after} pages");
+    }
+}
