@@ -44,12 +44,16 @@ const POISON: bool = cfg!(any(debug_assertions, feature = "poison"));
 /// frame on wasm32 to receive it.
 const NOWHERE: usize = usize::MAX;
 
-/// A hole found by a search is cut off this many lines (16 KiB) past what the request needs, so
-/// that a search never walks a long free stretch to its end (the next search carries on from
-/// there), and the peak stays within 16 KiB of what was really touched. Long enough that the
-/// next few requests, even of several KiB each, fit without a search: at 16 lines, talc's churn
-/// workload (requests of up to 10 KB) searched on most allocations and ran 8-15% slower in
-/// wasm, and peaked 4 pages higher; small-block flares do not see the difference.
+/// A hole runs to the next used line, or to the peak, whichever comes first: below the peak the
+/// cursor bumps through whole free stretches (reading the table 8 lines a word, a search for a
+/// long stretch costs little against the bytes it yields), and a hole never runs on past the peak
+/// while anything below it might do. A hole that must go past the peak (the region's end, or a
+/// first-fit pass that found nothing below it) is cut off this many lines (16 KiB) past what the
+/// request needs: the peak, and the region with it, grows by what is needed and some room for
+/// the next requests, not by the whole free tail; so is a hole extended for the block at the
+/// cursor growing in place. (Cutting every hole 16 lines past its request
+/// made talc's churn search on most allocations, 8-15% slower in wasm; 64 lines past it, 3-4%
+/// slower than whole stretches.)
 const HOLE_LINES: usize = 64;
 
 /// The bytes a block of `size` bytes takes: rounded up to [`MIN_ALIGN`], at least one word, so that
@@ -103,7 +107,8 @@ pub(crate) struct Bump<G: Region> {
     /// End of the last host buffer of this invocation: no host buffer of this invocation lies at
     /// or past it, and nothing below it is reused before the next invocation.
     host_end: usize,
-    /// The furthest any hole has reached (holes are cut off [`HOLE_LINES`] past what opened them).
+    /// The furthest any hole has reached (holes run past it at most [`HOLE_LINES`] past what
+    /// opened them).
     /// Lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
     peak: usize,
     /// Blocks allocated and not freed.
@@ -273,10 +278,13 @@ impl<G: Region> Bump<G> {
             let Some(offset) = self.fit(hole_start, usize::MAX, size, align) else {
                 return false;
             };
-            // The lines the request needs from `start`, and some room after them.
+            // The lines the request needs from `start`; the hole runs on to the next used line
+            // or the peak, or (past the peak) to some room after the request.
             let needed = line_at_or_after(offset + size);
             let pristine = line_at_or_after(self.peak);
-            let end = self.lines.next_used(start, needed + HOLE_LINES, pristine);
+            let end = self
+                .lines
+                .next_used(start, (needed + HOLE_LINES).max(pristine), pristine);
             if grow && end == len && end < needed {
                 // The hole runs to the region's end: grow the region, and look at it again. (Lines
                 // of someone else's pages the growth stepped over are used from now on: the hole

@@ -24,9 +24,9 @@ pub struct Stats {
     /// The most `capacity` can ever reach: the arena's maximum size. Growth may stop short of it if
     /// the system, or on wasm another user of `memory.grow`, takes the memory first.
     pub limit: usize,
-    /// The furthest any hole has reached: the part of the region in use so far. (A hole runs up to
-    /// 64 lines, 16 KiB, past the request it was opened for, so this may exceed the bytes ever
-    /// written by that much.)
+    /// The furthest any hole has reached: the part of the region in use so far. (A hole that
+    /// raises it runs up to 64 lines, 16 KiB, past the request it was opened for, so this may
+    /// exceed the bytes ever written by that much.)
     pub peak: usize,
     /// Counted allocations (through `GlobalAlloc` or `Arena::alloc`) not yet freed. Host buffers
     /// from the `alloc` export are transient and never counted.
@@ -34,7 +34,8 @@ pub struct Stats {
     /// Lines that a live block overlaps: the memory live blocks really hold, in
     /// [`LINE_BYTES`](crate::LINE_BYTES) units.
     pub live_lines: usize,
-    /// Lines handed out again after they had been used and freed: reuse at work.
+    /// Lines given to the cursor again after they had been used and freed: reuse at work. (A
+    /// hole's lines count when the cursor is given the hole, whether or not it reaches its end.)
     pub lines_recycled: u64,
     /// Resets performed (`reset_to`, scope ends, and the start of every invocation).
     pub resets: u64,

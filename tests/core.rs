@@ -388,7 +388,10 @@ fn repeated_churn_in_a_large_region_keeps_its_peak_flat() {
         peaks.push(arena.stats().peak);
     }
     let (warm, last) = (peaks[2], peaks[29]);
-    assert!(last <= warm + 65536, "peak went {warm} -> {last}: {peaks:?}");
+    assert!(
+        last <= warm + 65536,
+        "peak went {warm} -> {last}: {peaks:?}"
+    );
     assert_eq!(arena.stats().live_blocks, 0);
 }
 

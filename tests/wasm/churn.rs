@@ -79,6 +79,9 @@ fn repeated_churn_keeps_memory_flat() {
         let warm = run(3);
         let after = run(30);
         println!("churn (realloc {realloc}): {warm} pages after 3 calls, {after} after 33");
-        assert!(after <= warm + 1, "realloc {realloc}: {warm} -> {after} pages");
+        assert!(
+            after <= warm + 1,
+            "realloc {realloc}: {warm} -> {after} pages"
+        );
     }
 }
