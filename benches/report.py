@@ -7,6 +7,7 @@
 For every criterion group: each allocator's median time per element, its throughput, and the
 ratio of its time to flare-arena's in the same group (> 1 means slower than flare-arena).
 The footprint tables come from target/criterion/flare-footprint.json and flare-component.json,
+the table of allocators taking turns from flare-paired.json,
 written by the wasm bench.
 """
 import json
@@ -82,6 +83,21 @@ def main():
         parts.append(matrix("wasm32 in wasmtime", wasm, groups))
     if native:
         parts.append(matrix("native (x86_64, glibc)", native, groups))
+    paired = CRITERION / "flare-paired.json"
+    if paired.exists():
+        rows = json.loads(paired.read_text())
+        names = list(dict.fromkeys(r["allocator"] for r in rows))
+        workloads = list(dict.fromkeys(r["workload"] for r in rows))
+        ns = {(r["workload"], r["allocator"]): r["ns_per_element"] for r in rows}
+        parts.append(f"#### wasm32, the allocators taking turns ({rows[0]['rounds']} rounds)\n")
+        parts.append("| workload | " + " | ".join(names) + " |")
+        parts.append("|---|" + "---:|" * len(names))
+        for w in workloads:
+            ours = ns[(w, names[0])]
+            cells = [fmt_time(ns[(w, n)]) + ("" if i == 0 else f" ({ns[(w, n)] / ours:.2f}×)")
+                     if (w, n) in ns else "–" for i, n in enumerate(names)]
+            parts.append(f"| wasm_{w} | " + " | ".join(cells) + " |")
+        parts.append("")
     if wasm:
         parts.append("### wasm32 (in wasmtime)\n")
         parts += [table(g, groups[g]) for g in wasm]

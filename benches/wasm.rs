@@ -332,10 +332,145 @@ fn footprint(engine: &Engine) {
     );
 }
 
+/// The paired table's workloads: (name, export of the bench guest, its argument, elements per
+/// call, calls per turn). `bench_churn`'s argument gets the round's seed (bits 2 and up).
+const PAIRED: [(&str, &str, i32, u64, usize); 6] = [
+    ("small_alloc_free", "bench_small", 1000, 1000, 40),
+    ("alloc_many_then_release", "bench_many", 1000, 1000, 40),
+    ("realloc_string_pass", "bench_realloc", 1000, 1000, 40),
+    ("vec_string_push", "bench_push", 1000, 1000, 40),
+    ("churn", "bench_churn", 0, CHURN_ACTIONS, 1),
+    ("churn_realloc", "bench_churn", 1, CHURN_ACTIONS, 1),
+];
+
+/// Median time per element of every allocator on the same workloads, the allocators taking
+/// turns, a few calls each, round after round (each round starting with the next allocator).
+/// criterion measures one allocator after the other, seconds apart: on a shared machine whose
+/// speed drifts, that moves a ratio by more than the effects being measured, where taking turns
+/// exposes every allocator to the same drift. Printed and saved for benches/report.py.
+fn paired(engine: &Engine, rounds: usize) {
+    let mut guests: Vec<(&str, &str, Guest)> = ALLOCATORS
+        .iter()
+        .map(|&(feature, name)| (feature, name, Guest::new(engine, "bench", feature)))
+        .collect();
+    let mut flares: Vec<Flare> = ALLOCATORS
+        .iter()
+        .map(|&(feature, _)| {
+            let module = host::load(engine, &guests::build("flare", feature, "release"))
+                .expect("guest compiles");
+            let mut flare = Flare::new(engine, &module).expect("guest instantiates");
+            flare.kv_set("tier:cust-0", b"gold");
+            flare
+        })
+        .collect();
+    let requests: Vec<_> = (0..1000).map(|id| host::order_request(id, 8)).collect();
+    let names: Vec<&str> = guests.iter().map(|g| g.1).collect();
+    println!(
+        "\npaired: median ns per element over {rounds} rounds, the allocators taking turns (x: that allocator's time / flare-arena's)"
+    );
+    println!("| workload | {} |", names.join(" | "));
+    println!("|---|{}", "---:|".repeat(names.len()));
+    let mut rows = Vec::new();
+    let workloads = PAIRED.len() + 2;
+    for workload in 0..workloads {
+        let mut samples = vec![Vec::new(); guests.len()];
+        let mut name = "";
+        for round in 0..rounds {
+            for turn in 0..guests.len() {
+                let i = (round + turn) % guests.len();
+                let (feature, _, guest) = &mut guests[i];
+                let ns = if let Some(&(case, export, arg, elements, calls)) = PAIRED.get(workload) {
+                    name = case;
+                    // The leaking allocator never frees: churn would take gigabytes.
+                    if export == "bench_churn" && *feature == "lol-leak" {
+                        continue;
+                    }
+                    let arg = if export == "bench_churn" {
+                        arg | (round as i32 % 8) << 2
+                    } else {
+                        arg
+                    };
+                    let func = guest.flare.export(export).expect("bench export");
+                    let start = Instant::now();
+                    for _ in 0..calls {
+                        std::hint::black_box(guest.flare.call(&func, arg).expect("bench call"));
+                    }
+                    let ns = start.elapsed().as_nanos() as f64 / (calls as u64 * elements) as f64;
+                    guest.refresh_if_big(engine);
+                    ns
+                } else if workload == PAIRED.len() {
+                    // The host calling `alloc` 100 times in an invocation (the call that resets
+                    // it is outside the clock).
+                    name = "host_alloc_export";
+                    let reset = guest.flare.export("bench_empty").expect("bench export");
+                    let mut clocked = Duration::ZERO;
+                    for _ in 0..40 {
+                        guest.flare.call(&reset, 0).expect("invocation");
+                        let start = Instant::now();
+                        for _ in 0..100 {
+                            std::hint::black_box(guest.flare.alloc(64).expect("alloc"));
+                        }
+                        clocked += start.elapsed();
+                    }
+                    clocked.as_nanos() as f64 / 4000.0
+                } else {
+                    name = "flare_invocation";
+                    let flare = &mut flares[i];
+                    let start = Instant::now();
+                    for call in 0..20 {
+                        let request = &requests[(round * 20 + call) % requests.len()];
+                        let (_, response) = flare.handle(request).expect("invocation");
+                        assert_eq!(response.status, 200);
+                    }
+                    start.elapsed().as_nanos() as f64 / 20.0
+                };
+                samples[i].push(ns);
+            }
+        }
+        let medians: Vec<Option<f64>> = samples
+            .iter_mut()
+            .map(|s| {
+                s.sort_by(f64::total_cmp);
+                (!s.is_empty()).then(|| s[s.len() / 2])
+            })
+            .collect();
+        let ours = medians[0].expect("flare-arena ran");
+        let cells: Vec<String> = medians
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match m {
+                None => "–".to_string(),
+                Some(ns) if i == 0 => format!("{ns:.2}"),
+                Some(ns) => format!("{ns:.2} ({:.2}×)", ns / ours),
+            })
+            .collect();
+        println!("| {name} | {} |", cells.join(" | "));
+        for (i, m) in medians.iter().enumerate() {
+            if let Some(ns) = m {
+                rows.push(format!(
+                    r#"{{"workload":"{name}","allocator":"{}","ns_per_element":{ns:.3},"rounds":{rounds}}}"#,
+                    names[i]
+                ));
+            }
+        }
+    }
+    let dir = guests::repo().join("target").join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("flare-paired.json"),
+        format!("[{}]\n", rows.join(",\n")),
+    );
+}
+
 fn main() {
     let engine = host::engine();
     if std::env::var_os("FLARE_SKIP_FOOTPRINT").is_none() {
         footprint(&engine);
+    }
+    if std::env::var_os("FLARE_SKIP_PAIRED").is_none() {
+        // Under `cargo test --benches` (no `--bench`), one round: the code runs, nothing is measured.
+        let benching = std::env::args().any(|arg| arg == "--bench");
+        paired(&engine, if benching { 21 } else { 1 });
     }
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))

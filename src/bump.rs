@@ -44,17 +44,21 @@ const POISON: bool = cfg!(any(debug_assertions, feature = "poison"));
 /// frame on wasm32 to receive it.
 const NOWHERE: usize = usize::MAX;
 
-/// A hole runs to the next used line, or to the peak, whichever comes first: below the peak the
-/// cursor bumps through whole free stretches (reading the table 8 lines a word, a search for a
-/// long stretch costs little against the bytes it yields), and a hole never runs on past the peak
-/// while anything below it might do. A hole that must go past the peak (the region's end, or a
-/// first-fit pass that found nothing below it) is cut off this many lines (16 KiB) past what the
-/// request needs: the peak, and the region with it, grows by what is needed and some room for
-/// the next requests, not by the whole free tail; so is a hole extended for the block at the
-/// cursor growing in place. (Cutting every hole 16 lines past its request
-/// made talc's churn search on most allocations, 8-15% slower in wasm; 64 lines past it, 3-4%
-/// slower than whole stretches.)
+/// A hole that must go past the peak (the region's end, or a first-fit pass that found nothing
+/// below it) is cut off this many lines (16 KiB) past what the request needs, and so is a hole
+/// extended for the block at the cursor growing in place: the peak, and the region with it, grows
+/// by what is needed and some room for the next requests, not by the whole free tail.
 const HOLE_LINES: usize = 64;
+
+/// Below the peak a hole runs to the next used line, to the peak, or this many lines (64 KiB)
+/// past what the request needs, whichever comes first; a hole never runs on past the peak while
+/// anything below it might do. The reach bounds what a search reads: the first allocation after a
+/// reset, in a region whose last big request left it mostly free, reads this much of the table,
+/// not all of it. (Holes cut 16 lines past their request made talc's churn search on most
+/// allocations, 8-15% slower in wasm; 64 lines, 3-4% slower than 256. Unbounded, the first
+/// allocation of every invocation read the whole free region: the host `alloc` export after
+/// talc's churn took twice as long.)
+const HOLE_REACH: usize = 256;
 
 /// The bytes a block of `size` bytes takes: rounded up to [`MIN_ALIGN`], at least one word, so that
 /// no two blocks share an address. (A Layout's size is at most `isize::MAX`: no overflow.)
@@ -278,13 +282,11 @@ impl<G: Region> Bump<G> {
             let Some(offset) = self.fit(hole_start, usize::MAX, size, align) else {
                 return false;
             };
-            // The lines the request needs from `start`; the hole runs on to the next used line
-            // or the peak, or (past the peak) to some room after the request.
+            // The lines the request needs from `start`; the hole runs on to the next used line,
+            // the peak or `HOLE_REACH`, or (past the peak) to some room after the request.
             let needed = line_at_or_after(offset + size);
             let pristine = line_at_or_after(self.peak);
-            let end = self
-                .lines
-                .next_used(start, (needed + HOLE_LINES).max(pristine), pristine);
+            let end = self.lines.next_used(start, needed + HOLE_REACH, pristine);
             if grow && end == len && end < needed {
                 // The hole runs to the region's end: grow the region, and look at it again. (Lines
                 // of someone else's pages the growth stepped over are used from now on: the hole
@@ -295,7 +297,11 @@ impl<G: Region> Bump<G> {
                 }
                 continue;
             }
-            let end = if grow { end } else { end.min(pristine) };
+            let end = end.min(if grow {
+                (needed + HOLE_LINES).max(pristine)
+            } else {
+                pristine
+            });
             let limit = line_start(end).min(max_end);
             if offset + size <= limit {
                 self.recycled += pristine.min(end).saturating_sub(start) as u64;
