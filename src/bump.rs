@@ -511,12 +511,16 @@ impl<G: Region> Bump<G> {
         }
         // Only the bytes gained (or lost) change the table; a shrunk tail is poisoned in debug
         // builds, and given back at once when the block ends at the cursor.
-        if new > old {
-            self.count(old_end, new - old);
-        } else if new < old {
-            self.uncount(new_end, old - new);
-            if POISON {
-                self.poison(new_end, old - new);
+        if new != old {
+            let grew = new > old;
+            let (from, len) = if grew {
+                (old_end, new - old)
+            } else {
+                (new_end, old - new)
+            };
+            self.lines.recount(from, len, grew);
+            if POISON && !grew {
+                self.poison(from, len);
             }
         }
         if at_cursor {
