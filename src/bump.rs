@@ -2,9 +2,10 @@
 //!
 //! Owns every decision about where a block goes: the fast path (bump within the current hole),
 //! counting what was bumped on its lines, LIFO give-back and in-place `realloc`, finding the next
-//! hole when the current one runs out (next-fit over free lines, wrapping once, before the region
-//! grows), host buffers (uncounted, and never reused before the next invocation), checkpoints and resets,
-//! and the counters behind [`Stats`].
+//! hole when the current one runs out (next-fit over free lines below the peak, then first-fit
+//! from the start, before the peak moves up and the region grows), host buffers (uncounted, and
+//! never reused before the next invocation), checkpoints and resets, and the counters behind
+//! [`Stats`].
 //!
 //! The blocks bumped since the cursor last moved elsewhere, `run_start..cursor`, are the *run*:
 //! live, and not yet in the line table. The fast paths work on the run alone (a bump, a LIFO free
