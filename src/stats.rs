@@ -25,8 +25,8 @@ pub struct Stats {
     /// the system, or on wasm another user of `memory.grow`, takes the memory first.
     pub limit: usize,
     /// The furthest any hole has reached: the part of the region in use so far. (A hole that
-    /// raises it runs up to 64 lines, 16 KiB, past the request it was opened for, so this may
-    /// exceed the bytes ever written by that much.)
+    /// raises it runs up to 16 KiB, or a sixteenth of the peak, past the request it was opened
+    /// for, so this may exceed the bytes ever written by that much.)
     pub peak: usize,
     /// Counted allocations (through `GlobalAlloc` or `Arena::alloc`) not yet freed. Host buffers
     /// from the `alloc` export are transient and never counted.
