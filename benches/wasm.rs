@@ -56,6 +56,18 @@ impl Guest {
     }
 }
 
+/// An invocation of the host calling `alloc` 100 times: the time of the 100 calls (the call that
+/// starts the invocation, and resets, is outside the clock).
+fn host_allocs(flare: &mut Flare) -> Duration {
+    let reset = flare.export("bench_empty").expect("bench export");
+    flare.call(&reset, 0).expect("invocation");
+    let start = Instant::now();
+    for _ in 0..100 {
+        std::hint::black_box(flare.alloc(64).expect("alloc"));
+    }
+    start.elapsed()
+}
+
 fn workloads(c: &mut Criterion, engine: &Engine) {
     const N: i32 = 1000;
     let mut guests: Vec<(&str, Guest)> = ALLOCATORS
@@ -97,19 +109,7 @@ fn workloads(c: &mut Criterion, engine: &Engine) {
     group.throughput(Throughput::Elements(100));
     for (name, guest) in &mut guests {
         group.bench_function(*name, |b| {
-            b.iter_custom(|iters| {
-                let reset = guest.flare.export("bench_empty").expect("bench export");
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    guest.flare.call(&reset, 0).expect("invocation");
-                    let start = Instant::now();
-                    for _ in 0..100 {
-                        std::hint::black_box(guest.flare.alloc(64).expect("alloc"));
-                    }
-                    total += start.elapsed();
-                }
-                total
-            })
+            b.iter_custom(|iters| (0..iters).map(|_| host_allocs(&mut guest.flare)).sum())
         });
     }
     group.finish();
@@ -353,14 +353,12 @@ fn paired(engine: &Engine, rounds: usize) {
         .iter()
         .map(|&(feature, name)| (feature, name, Guest::new(engine, "bench", feature)))
         .collect();
-    let mut flares: Vec<Flare> = ALLOCATORS
+    let mut flares: Vec<Guest> = ALLOCATORS
         .iter()
         .map(|&(feature, _)| {
-            let module = host::load(engine, &guests::build("flare", feature, "release"))
-                .expect("guest compiles");
-            let mut flare = Flare::new(engine, &module).expect("guest instantiates");
-            flare.kv_set("tier:cust-0", b"gold");
-            flare
+            let mut guest = Guest::new(engine, "flare", feature);
+            guest.flare.kv_set("tier:cust-0", b"gold");
+            guest
         })
         .collect();
     let requests: Vec<_> = (0..1000).map(|id| host::order_request(id, 8)).collect();
@@ -399,23 +397,12 @@ fn paired(engine: &Engine, rounds: usize) {
                     guest.refresh_if_big(engine);
                     ns
                 } else if workload == PAIRED.len() {
-                    // The host calling `alloc` 100 times in an invocation (the call that resets
-                    // it is outside the clock).
                     name = "host_alloc_export";
-                    let reset = guest.flare.export("bench_empty").expect("bench export");
-                    let mut clocked = Duration::ZERO;
-                    for _ in 0..40 {
-                        guest.flare.call(&reset, 0).expect("invocation");
-                        let start = Instant::now();
-                        for _ in 0..100 {
-                            std::hint::black_box(guest.flare.alloc(64).expect("alloc"));
-                        }
-                        clocked += start.elapsed();
-                    }
+                    let clocked: Duration = (0..40).map(|_| host_allocs(&mut guest.flare)).sum();
                     clocked.as_nanos() as f64 / 4000.0
                 } else {
                     name = "flare_invocation";
-                    let flare = &mut flares[i];
+                    let flare = &mut flares[i].flare;
                     let start = Instant::now();
                     for call in 0..20 {
                         let request = &requests[(round * 20 + call) % requests.len()];

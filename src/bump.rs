@@ -117,7 +117,8 @@ pub(crate) struct Bump<G: Region> {
     /// or past it, and nothing below it is reused before the next invocation.
     host_end: usize,
     /// The furthest any hole has reached (a hole runs past it at most what [`HOLE_LINES`] allows
-    /// past the request that opened it). Lines from `line_at_or_after(peak)` on have never been used. Kept in the slow paths only.
+    /// past the request that opened it). Lines from `line_at_or_after(peak)` on have never been
+    /// used. Kept in the slow paths only.
     peak: usize,
     /// Blocks allocated and not freed.
     live_blocks: usize,

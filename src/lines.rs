@@ -164,8 +164,8 @@ impl LineTable {
         to
     }
 
-    /// Lines `from..to` (`from < to`, `from` below `self.len()`) hold someone else's memory: used for good. No block
-    /// starts, ends or lies in them, so no free ever clears them.
+    /// Lines `from..to` (`from < to`, `from` below `self.len()`) hold someone else's memory: used
+    /// for good. No block starts, ends or lies in them, so no free ever clears them.
     pub(crate) fn mark_foreign(&mut self, from: usize, to: usize) {
         self.fill(from, to.min(self.lines), LINE_WORDS);
     }
