@@ -630,23 +630,23 @@ impl<G: Region> Bump<G> {
     fn rewound(&mut self) -> Reset {
         self.resets += 1;
         Reset::Rewound {
-            live: line_start(self.lines.used),
+            live: self.lines.live_bytes,
             live_blocks: self.live_blocks,
         }
     }
 
     /// Lines that live blocks overlap, the run's included.
     fn live_lines(&self) -> usize {
+        let used = self.lines.used_lines();
         if self.run_start == self.cursor {
-            return self.lines.used;
+            return used;
         }
         // The lines counting the run would make used: those between its ends (which hold nothing
         // else) and its end lines if they hold nothing yet.
         let (first, end) = (line_of(self.run_start), line_at_or_after(self.cursor));
         let free = |line: usize| usize::from(self.lines.count_of(line) == 0);
         let ends = free(first) + if end - 1 > first { free(end - 1) } else { 0 };
-        (self.lines.used)
-            .wrapping_add(ends)
+        used.wrapping_add(ends)
             .wrapping_add((end - first).saturating_sub(2))
     }
 
@@ -684,6 +684,7 @@ impl<G: Region> Bump<G> {
             limit: line_start(LineTable::lines_in(self.region.limit())),
             peak,
             live_blocks: self.live_blocks,
+            live_bytes: (self.lines.live_bytes).wrapping_add(self.cursor - self.run_start),
             live_lines: self.live_lines(),
             lines_recycled: self.recycled,
             resets: self.resets,

@@ -52,7 +52,9 @@ pub enum Reset {
     /// blocks still overlap; those stay where they are. What a reset reclaims is everything not
     /// counted here.
     Rewound {
-        /// Bytes that live blocks still hold in the whole arena: the lines they overlap.
+        /// Bytes of the blocks still live in the whole arena (each rounded up to a multiple of
+        /// 8; host buffers are not blocks). The memory they keep is the lines they overlap:
+        /// [`Stats::live_lines`](crate::Stats::live_lines).
         live: usize,
         /// Counted blocks still live in the whole arena.
         live_blocks: usize,
@@ -62,7 +64,7 @@ pub enum Reset {
 }
 
 impl Reset {
-    /// Bytes that live blocks still hold after the reset (0 if refused).
+    /// Bytes of the blocks still live after the reset (0 if refused).
     pub fn live(&self) -> usize {
         match *self {
             Reset::Rewound { live, .. } => live,

@@ -271,10 +271,11 @@ fn a_reset_rewinds_reuses_what_was_freed_and_skips_what_is_live() {
     }
     let reset = arena.reset_to(cp);
     let expected = Reset::Rewound {
-        live: LINE_BYTES,
+        live: 48,
         live_blocks: 1,
     };
-    assert_eq!(reset, expected, "the kept block holds one line");
+    assert_eq!(reset, expected, "the kept block is all that is live");
+    assert_eq!(arena.stats().live_lines, 1, "the kept block holds one line");
     // Everything else is handed out again, around the kept block, which stays intact.
     let mut again = Vec::new();
     for _ in 0..40 {
@@ -619,7 +620,7 @@ fn frees_of_foreign_pointers_are_ignored() {
 }
 
 #[test]
-fn stats_track_capacity_peak_and_live_lines() {
+fn stats_track_capacity_peak_and_what_is_live() {
     let mut storage = buffer(1024); // 8 KiB: 31 lines and their table
     let mut arena = Arena::new(bytes(&mut storage));
     let fresh = arena.stats();
@@ -632,18 +633,29 @@ fn stats_track_capacity_peak_and_live_lines() {
     let stats = arena.stats();
     assert_eq!(stats.capacity, 31 * LINE_BYTES);
     assert_eq!(stats.limit, stats.capacity);
-    assert_eq!((stats.live_blocks, stats.live_lines), (1, 3));
-    assert!(stats.peak >= 3 * LINE_BYTES && stats.peak <= stats.capacity);
-    free(&mut arena, p, layout(3 * LINE_BYTES, 8));
     assert_eq!(
-        (arena.stats().live_blocks, arena.stats().live_lines),
-        (0, 0)
+        (stats.live_blocks, stats.live_bytes, stats.live_lines),
+        (1, 3 * LINE_BYTES, 3)
+    );
+    assert!(stats.peak >= 3 * LINE_BYTES && stats.peak <= stats.capacity);
+    // A small block bumped after it: live, not yet counted in the table (the run), yet reported.
+    let q = arena.alloc(layout(20, 8));
+    let stats = arena.stats();
+    assert_eq!(
+        (stats.live_blocks, stats.live_bytes, stats.live_lines),
+        (2, 3 * LINE_BYTES + 24, 4)
+    );
+    free(&mut arena, p, layout(3 * LINE_BYTES, 8));
+    free(&mut arena, q, layout(20, 8));
+    let stats = arena.stats();
+    assert_eq!(
+        (stats.live_blocks, stats.live_bytes, stats.live_lines),
+        (0, 0, 0)
     );
     assert!(
-        arena
-            .stats()
+        stats
             .to_string()
-            .contains("live 0 blocks in 0 lines")
+            .contains("live 0 blocks of 0 B in 0 lines")
     );
 }
 
@@ -791,6 +803,12 @@ fn a_block_at_the_regions_end_does_not_grow_in_place_over_foreign_pages() {
         "it moved above the foreign page: {at:#x}"
     );
     assert!(holds_probed(moved, whole, 0x77), "keeping its bytes");
+    // The foreign page's lines are used for good, yet not counted as live.
+    let stats = arena.stats();
+    assert_eq!(
+        (stats.live_blocks, stats.live_bytes, stats.live_lines),
+        (1, whole + 4096, (whole + 4096).div_ceil(LINE_BYTES))
+    );
     let untouched = probes(1 << 16)
         .into_iter()
         .all(|(at, n)| memory.holds(foreign + at, n, 0xF0));

@@ -281,6 +281,13 @@ impl Model {
         }
     }
 
+    /// Bytes of the live blocks, each rounded up to 8 (at least 8).
+    fn live_bytes(&self) -> usize {
+        (self.blocks.iter())
+            .map(|b| rounded(b.layout.size()).unwrap())
+            .sum()
+    }
+
     fn live_lines(&self) -> usize {
         self.lines.iter().map(|(s, e)| e - s).sum()
     }
@@ -387,6 +394,7 @@ impl Model {
             self.live_lines(),
             "{step}: live lines (the line counts)"
         );
+        assert_eq!(stats.live_bytes, self.live_bytes(), "{step}: live bytes");
         let region = base..base + stats.capacity;
         let mut spans: Vec<(usize, usize)> = Vec::new();
         for b in &self.blocks {
@@ -436,7 +444,7 @@ impl Model {
     fn after_reset(&mut self, result: Reset, step: &str) {
         self.expected.resets += 1;
         let expected = Reset::Rewound {
-            live: self.live_lines() * LINE_BYTES,
+            live: self.live_bytes(),
             live_blocks: self.blocks.len(),
         };
         assert_eq!(result, expected, "{step}: what a reset reports live");
