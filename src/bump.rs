@@ -225,7 +225,8 @@ impl<G: Region> Bump<G> {
     #[inline(never)]
     fn place(&mut self, size: usize, align: usize, max_end: usize) -> usize {
         self.flush();
-        if let Some(offset) = self.fit(self.cursor, self.limit.min(max_end), size, align) {
+        let offset = self.fit(self.cursor, self.limit.min(max_end), size, align);
+        if offset != NOWHERE {
             self.run_start = offset;
             self.cursor = offset + size;
             return offset;
@@ -249,11 +250,18 @@ impl<G: Region> Bump<G> {
         self.refuse()
     }
 
-    /// Where `size` bytes aligned to `align` would go in `from..to`, if they fit.
-    fn fit(&self, from: usize, to: usize, size: usize, align: usize) -> Option<usize> {
+    /// Where `size` bytes (at least 8) aligned to `align` would go in `from..to`, or [`NOWHERE`]
+    /// if they do not fit. (Not an `Option`, which wasm32 returns through the stack: 20 bytes of
+    /// stack handling in each caller.)
+    fn fit(&self, from: usize, to: usize, size: usize, align: usize) -> usize {
         let padding = self.base.addr().wrapping_add(from).wrapping_neg() & (align - 1);
-        let offset = from.checked_add(padding)?;
-        (offset.checked_add(size)? <= to).then_some(offset)
+        let offset = from.wrapping_add(padding);
+        // Neither the padding nor the block may wrap around the address space.
+        if offset >= from && to.checked_sub(offset).is_some_and(|room| size <= room) {
+            offset
+        } else {
+            NOWHERE
+        }
     }
 
     /// Makes the first hole starting in lines `from..to` (it may run on past `to`) where the
@@ -284,9 +292,10 @@ impl<G: Region> Bump<G> {
             let hole_start = line_start(start);
             // (Before the region has answered, `base` is null and the padding is a guess: the
             // region grows, and the hole is looked at again with the real base.)
-            let Some(offset) = self.fit(hole_start, usize::MAX, size, align) else {
+            let offset = self.fit(hole_start, usize::MAX, size, align);
+            if offset == NOWHERE {
                 return false;
-            };
+            }
             // The lines the request needs from `start`; the hole runs on to the next used line,
             // the peak or `HOLE_REACH`, or (past the peak) to some room after the request.
             let needed = line_at_or_after(offset + size);
