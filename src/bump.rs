@@ -267,8 +267,8 @@ impl<G: Region> Bump<G> {
     /// Makes the first hole starting in lines `from..to` (it may run on past `to`) where the
     /// request fits below `max_end` the current one, with the request as its run: true if there
     /// was one. Without `grow`, holes end at the peak; with `grow`, they may run on past it, and
-    /// the hole at the region's end (or, if the last line is used, the region's end itself) is
-    /// grown to fit, the region growing with it. (A next-fit pass that let a hole near the top run
+    /// the hole at the region's end (or, if the last line is used, the region's end itself), if it
+    /// starts in `from..to`, is grown to fit, the region growing with it. (A next-fit pass that let a hole near the top run
     /// on past the peak raised it on every sweep of the cursor while holes below went unused: in a
     /// large region, the peak crept up for as long as the arena churned.)
     #[inline(never)]
@@ -286,7 +286,8 @@ impl<G: Region> Bump<G> {
             let len = self.lines.len();
             let start = match self.lines.next_free(line, to) {
                 Some(start) => start,
-                None if grow => len,
+                // (The hole at the region's end, if it starts in `from..to`.)
+                None if grow && (line..to).contains(&len) => len,
                 None => return false,
             };
             let hole_start = line_start(start);
@@ -570,29 +571,20 @@ impl<G: Region> Bump<G> {
     }
 
     /// Whether the current hole can be made to reach `new_end` (for the block ending at the
-    /// cursor): the lines after the hole must be free, or be added by growing the region when the
-    /// hole runs to its end.
+    /// cursor): the hole starting where it ends must hold the rest, the region growing if that is
+    /// the hole at its end. (That hole becomes the current one, the bytes past the old hole its
+    /// run: the caller sets the run and the cursor after the block.)
     fn extend_hole(&mut self, new_end: usize) -> bool {
         if new_end <= self.limit {
             return true;
         }
-        let (from, needed) = (line_of(self.limit), line_at_or_after(new_end));
+        let from = line_of(self.limit);
         if line_start(from) != self.limit {
             return false; // a hole cut short by a handle limit: leave it be
         }
-        // At the region's end, grow (a refusal is counted by the move the caller tries next).
-        if from == self.lines.len() && !self.grow_lines(needed) {
-            return false;
-        }
-        // (After a growth that stepped over someone else's pages, the peak is above them and
-        // this reads their lines as used.)
-        let end = (self.lines).next_used(from, needed + HOLE_LINES, line_at_or_after(self.peak));
-        if end < needed {
-            return false;
-        }
-        self.limit = line_start(end);
-        self.peak = self.peak.max(self.limit);
-        true
+        // (A refusal is counted by the move the caller tries next.)
+        let rest = new_end - self.limit;
+        self.take_hole(from, from + 1, rest, MIN_ALIGN, usize::MAX, true)
     }
 
     /// A checkpoint at the cursor: where a [`Bump::reset_to`] will take it back to.
