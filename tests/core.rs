@@ -777,6 +777,34 @@ fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     assert!(arena.stats().failed >= 1);
 }
 
+/// The newest block grows in place past its hole, the region growing under it, even when the
+/// free lines after its hole start well below the region's end (a `Vec` that outgrows the first
+/// pages is not copied).
+#[test]
+fn the_newest_block_grows_in_place_through_the_free_lines_and_the_regions_growth() {
+    let memory = FakeMemory::new(1, 32, 1000);
+    let arena: GlobalArena<flare_arena::DefaultLock, _> =
+        GlobalArena::with_region(WasmRegion::over(&memory, 24 << 16));
+    let l = |size: usize| layout(size, 8);
+    // SAFETY (every call below): non-zero sizes; each block is live with the layout passed.
+    let v = unsafe { arena.alloc(l(1000)) };
+    assert!(!v.is_null());
+    fill(v, 1000, 0x3C);
+    let before = arena.stats();
+    assert!(
+        before.peak < before.capacity / 2,
+        "the hole ends well below the region's end"
+    );
+    let size = before.capacity + 4096;
+    let grown = unsafe { arena.realloc(v, l(1000), size) };
+    assert_eq!(grown, v, "it grew where it is");
+    assert!(holds(grown, 1000, 0x3C), "keeping its bytes");
+    let after = arena.stats();
+    assert!(after.capacity > before.capacity, "the region grew under it");
+    assert_eq!((after.live_blocks, after.live_bytes), (1, size));
+    unsafe { arena.dealloc(grown, l(size)) };
+}
+
 /// The block at the end of the region grows in place while the region can follow it, but not
 /// across pages someone else grew in between: it moves above them instead.
 #[test]
