@@ -267,10 +267,11 @@ impl<G: Region> Bump<G> {
     /// Makes the first hole starting in lines `from..to` (it may run on past `to`) where the
     /// request fits below `max_end` the current one, with the request as its run: true if there
     /// was one. Without `grow`, holes end at the peak; with `grow`, they may run on past it, and
-    /// the hole at the region's end (or, if the last line is used, the region's end itself), if it
-    /// starts in `from..to`, is grown to fit, the region growing with it. (A next-fit pass that let a hole near the top run
-    /// on past the peak raised it on every sweep of the cursor while holes below went unused: in a
-    /// large region, the peak crept up for as long as the arena churned.)
+    /// the hole at the region's end (or, if the last line is used, the region's end itself), if
+    /// it starts in `from..to`, is grown to fit, the region growing with it. (A next-fit pass that
+    /// let a hole near the top run on past the peak raised it on every sweep of the cursor while
+    /// holes below went unused: in a large region, the peak crept up for as long as the arena
+    /// churned.)
     #[inline(never)]
     fn take_hole(
         &mut self,

@@ -186,7 +186,9 @@ impl LineTable {
             used += self.lines_in_word(line, true).count_ones() as usize;
             line += WORD_LINES;
         }
-        used - self.foreign_lines
+        // (Someone else's lines are always among the used ones; saturating all the same: this
+        // runs with the arena's lock held, where nothing may panic.)
+        used.saturating_sub(self.foreign_lines)
     }
 
     /// Sets the counts of lines `from..to` (`from <= to <= self.len()`).
