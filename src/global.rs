@@ -153,10 +153,10 @@ impl<R: ArenaLock, G: Region> GlobalArena<R, G> {
     /// let scratch = unsafe { ARENA.alloc(layout) };
     /// unsafe { ARENA.dealloc(scratch, layout) };
     /// let reset = ARENA.reset_to(cp); // ...so it stays where it is, and is never handed out again
-    /// assert_eq!(ARENA.stats().live_blocks, 1);
+    /// assert_eq!(reset.live(), 32, "the bytes of the blocks still live");
+    /// assert_eq!(ARENA.stats().live_lines, 1, "the memory they keep");
     /// let next = unsafe { ARENA.alloc(layout) };
     /// assert_ne!(next, cached);
-    /// # let _ = reset;
     /// ```
     pub fn checkpoint(&self) -> Checkpoint {
         let owner = self.owner();
