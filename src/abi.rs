@@ -65,7 +65,7 @@ fn handle_limit() -> usize {
 /// non-zero, 8-aligned handle to `size` bytes valid until the next invocation.
 pub(crate) fn guest_alloc<G: Region>(bump: &mut Bump<G>, size: i32) -> i32 {
     if size <= 0 {
-        bump.refuse_bad_request();
+        bump.refuse();
         return 0;
     }
     match bump.alloc_host(size as usize, handle_limit()) {

@@ -47,8 +47,8 @@ const NOWHERE: usize = usize::MAX;
 
 /// A hole that must go past the peak (the region's end, or a first-fit pass that found nothing
 /// below it) is cut off this many lines (16 KiB), or a sixteenth of the peak if that is more, past
-/// what the request needs, and a hole extended for the block at the cursor growing in place this
-/// many: the peak, and the region with it, grows by what is needed and some room for the next
+/// what the request needs (the block at the cursor growing past its hole takes a hole the same
+/// way): the peak, and the region with it, grows by what is needed and some room for the next
 /// requests, not by the whole free tail. (Room in proportion to the peak because every time the
 /// cursor comes back to the top, the first-fit pass reads the table from the start: while live
 /// data grew to 256 MiB natively, with a fixed 16 KiB each allocation of 1,000 bytes cost 24 µs,
@@ -372,16 +372,11 @@ impl<G: Region> Bump<G> {
         true
     }
 
-    /// Counts a request refused before it reached the core (a host `alloc` of size <= 0).
-    #[cold]
-    pub(crate) fn refuse_bad_request(&mut self) {
-        self.refuse();
-    }
-
-    /// Counts a refused request. (One copy of the count: inlined, each refusal cost 17 bytes.)
+    /// Counts a refused request (also one refused before it reached the core: a host `alloc` of
+    /// size <= 0). (One copy of the count: inlined, each refusal cost 17 bytes.)
     #[cold]
     #[inline(never)]
-    fn refuse(&mut self) -> usize {
+    pub(crate) fn refuse(&mut self) -> usize {
         self.failed += 1;
         NOWHERE
     }

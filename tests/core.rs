@@ -694,11 +694,18 @@ fn a_double_free_is_a_clear_panic_in_debug_builds() {
     assert!(message.contains("not live"), "{message}");
 }
 
+/// A global arena over a fake wasm memory, that may grow to `max_pages` pages.
+fn arena_over(
+    memory: &FakeMemory,
+    max_pages: usize,
+) -> GlobalArena<flare_arena::DefaultLock, WasmRegion<&FakeMemory>> {
+    GlobalArena::with_region(WasmRegion::over(memory, max_pages << 16))
+}
+
 #[test]
 fn the_line_table_moves_up_as_the_region_grows_and_keeps_every_count() {
     let memory = FakeMemory::new(1, 64, 1000);
-    let arena: GlobalArena<flare_arena::DefaultLock, _> =
-        GlobalArena::with_region(WasmRegion::over(&memory, 64 << 16));
+    let arena = arena_over(&memory, 64);
     let rounds = if cfg!(miri) { 3 } else { 12u8 };
     // Under Miri, bigger blocks with only their ends written and checked: fewer, cheaper steps.
     let (size, checked) = if cfg!(miri) {
@@ -741,8 +748,7 @@ fn the_line_table_moves_up_as_the_region_grows_and_keeps_every_count() {
 #[test]
 fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     let memory = FakeMemory::new(1, 64, 1000);
-    let arena: GlobalArena<flare_arena::DefaultLock, _> =
-        GlobalArena::with_region(WasmRegion::over(&memory, 48 << 16));
+    let arena = arena_over(&memory, 48);
     // (Under Miri, blocks of 8 KiB fill the pages in fewer steps.)
     let size = if cfg!(miri) { 8000 } else { 1000 };
     // SAFETY: a non-zero size.
@@ -783,8 +789,7 @@ fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
 #[test]
 fn the_newest_block_grows_in_place_through_the_free_lines_and_the_regions_growth() {
     let memory = FakeMemory::new(1, 32, 1000);
-    let arena: GlobalArena<flare_arena::DefaultLock, _> =
-        GlobalArena::with_region(WasmRegion::over(&memory, 24 << 16));
+    let arena = arena_over(&memory, 24);
     let l = |size: usize| layout(size, 8);
     // SAFETY (every call below): non-zero sizes; each block is live with the layout passed.
     let v = unsafe { arena.alloc(l(1000)) };
@@ -810,8 +815,7 @@ fn the_newest_block_grows_in_place_through_the_free_lines_and_the_regions_growth
 #[test]
 fn a_block_at_the_regions_end_does_not_grow_in_place_over_foreign_pages() {
     let memory = FakeMemory::new(1, 16, 1000);
-    let arena: GlobalArena<flare_arena::DefaultLock, _> =
-        GlobalArena::with_region(WasmRegion::over(&memory, 12 << 16));
+    let arena = arena_over(&memory, 12);
     let l = |size: usize| layout(size, 8);
     // SAFETY (every call below): non-zero sizes; each block is live with the layout passed.
     let v = unsafe { arena.alloc(l(1000)) };
@@ -851,8 +855,7 @@ fn a_block_at_the_regions_end_does_not_grow_in_place_over_foreign_pages() {
 #[test]
 fn interleaved_foreign_growth_never_overlaps_and_keeps_blocks_intact() {
     let memory = FakeMemory::new(1, 400, 1000);
-    let arena: GlobalArena<flare_arena::DefaultLock, _> =
-        GlobalArena::with_region(WasmRegion::over(&memory, 300 << 16));
+    let arena = arena_over(&memory, 300);
     let mut foreign: Vec<(usize, usize)> = Vec::new();
     let mut live: Vec<(*mut u8, usize, u8)> = Vec::new();
     let mut host: Vec<(*mut u8, usize)> = Vec::new();
