@@ -231,7 +231,8 @@ fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
     );
     // The first big request grew the region to fit it exactly; the next one is placed in holes
     // that a small request left cut short (a hole runs 16 KiB past the request that opened it),
-    // and may need one more growth step (4 pages). From then on nothing grows.
+    // and may need one more growth step (4 pages and a thirty-second of the region). From then on
+    // nothing grows.
     let big_request = |flare: &mut _| {
         assert_eq!(probe(flare, "hello"), "hello");
         let (_, response) = Flare::handle(flare, &request).unwrap();
@@ -240,7 +241,7 @@ fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
     big_request(&mut flare);
     let settled = flare.memory_pages();
     assert!(
-        settled <= pages + 4,
+        settled <= pages + 4 + pages / 32,
         "the second big request grows one step at most: {pages} -> {settled} pages"
     );
     for _ in 0..20 {
