@@ -106,16 +106,16 @@ static SYSTEM: std::alloc::System = std::alloc::System;
 static MIMALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// flare-arena's standalone `Arena` (same core, no lock).
-struct FlareArena(Arena<'static>);
+struct FlareArena<'buf>(Arena<'buf>);
 
-impl FlareArena {
+impl FlareArena<'static> {
     fn new() -> Self {
         let buffer: &'static mut [u8] = Box::leak(vec![0u8; 256 << 20].into_boxed_slice());
         FlareArena(Arena::new(buffer))
     }
 }
 
-impl Subject for FlareArena {
+impl Subject for FlareArena<'_> {
     fn alloc(&mut self, layout: Layout) -> *mut u8 {
         self.0.alloc(layout)
     }
@@ -460,31 +460,63 @@ fn two_threads(c: &mut Criterion) {
 
 /// Live data growing through a region that frees keep fragmenting: 1,000-byte blocks, every
 /// seventh allocation freeing an older one (the holes it leaves are mostly too small for the next
-/// block), up to 16 or 64 MiB live, then all released. If allocation cost does not grow with the
-/// region, the time per allocation is the same in both groups.
+/// block), from nothing up to 16 or 64 MiB live. If allocation cost does not grow with the region,
+/// the time per allocation is the same in both groups. flare-arena and bumpalo start each run
+/// fresh (a new `Arena` over the same buffer, a new `Bump`), so every run grows; the heaps run
+/// warm, as a long-lived process's would. (The static `GlobalArena` cannot start fresh: after its
+/// first run everything below its peak is free, which is the easy case.)
 fn growing_live_data(c: &mut Criterion) {
+    fn grow(s: &mut dyn Subject, count: usize) -> (Duration, Vec<(*mut u8, Layout)>) {
+        let l = layout(1000);
+        let mut blocks = Vec::with_capacity(count);
+        let start = Instant::now();
+        for i in 0..count {
+            blocks.push((black_box(s.alloc(l)), l));
+            if i % 7 == 3 {
+                let (p, l) = blocks.swap_remove(i / 2 % blocks.len());
+                // SAFETY: a live block of this subject with its layout, freed once.
+                unsafe { s.dealloc(p, l) };
+            }
+        }
+        (start.elapsed(), blocks)
+    }
+    let mut buffer = vec![0u8; 128 << 20];
     for mib in [16usize, 64] {
         let count = (mib << 20) / 1000;
         let mut group = c.benchmark_group(format!("grow_through_fragments_{mib}MiB"));
         group.throughput(Throughput::Elements(count as u64));
         group.sample_size(10);
-        each_subject(&mut group, |g, name, s| {
-            let mut blocks = Vec::with_capacity(count);
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    let l = layout(1000);
-                    for i in 0..count {
-                        blocks.push((black_box(s.alloc(l)), l));
-                        if i % 7 == 3 {
-                            let (p, l) = blocks.swap_remove(i / 2 % blocks.len());
-                            // SAFETY: a live block of this subject with its layout, freed once.
-                            unsafe { s.dealloc(p, l) };
-                        }
-                    }
-                    s.release(&mut blocks);
+        group.bench_function("flare-arena (Arena)", |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| grow(&mut FlareArena(Arena::new(&mut buffer)), count).0)
+                    .sum()
+            })
+        });
+        group.bench_function("bumpalo", |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| grow(&mut Bumpalo(bumpalo::Bump::new()), count).0)
+                    .sum()
+            })
+        });
+        let mut mimalloc = Global(&MIMALLOC, Release::FreeEach);
+        let mut system = Global(&SYSTEM, Release::FreeEach);
+        let heaps: [(&str, &mut dyn Subject); 2] =
+            [("mimalloc", &mut mimalloc), ("System (glibc)", &mut system)];
+        for (name, heap) in heaps {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            let (time, mut blocks) = grow(heap, count);
+                            heap.release(&mut blocks);
+                            time
+                        })
+                        .sum()
                 })
             });
-        });
+        }
         group.finish();
     }
 }

@@ -16,7 +16,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CRITERION = ROOT / "target" / "criterion"
-REFERENCES = ("flare-arena (GlobalAlloc)", "flare-arena")
+REFERENCES = ("flare-arena (GlobalAlloc)", "flare-arena", "flare-arena (Arena)")
 
 
 def load():
