@@ -59,13 +59,12 @@ const HOLE_LINES: usize = 64;
 
 /// Below the peak a hole runs to the next used line, to the peak, or this many lines (64 KiB)
 /// past what the request needs (in a pass that may go past the peak, this and [`HOLE_LINES`]'s
-/// room), whichever comes first; a hole never runs on past the peak while
-/// anything below it might do. The reach bounds what a search reads: the first allocation after a
-/// reset, in a region whose last big request left it mostly free, reads this much of the table,
-/// not all of it. (Holes cut 16 lines past their request made talc's churn search on most
-/// allocations, 8-15% slower in wasm; 64 lines, 3-4% slower than 256. Unbounded, the first
-/// allocation of every invocation read the whole free region: the host `alloc` export after
-/// talc's churn took twice as long.)
+/// room), whichever comes first; a hole never runs on past the peak while anything below it might
+/// do. The reach bounds what a search reads: the first allocation after a reset, in a region whose
+/// last big request left it mostly free, reads this much of the table, not all of it. (Holes cut
+/// 16 lines past their request made talc's churn search on most allocations, 8-15% slower in
+/// wasm; 64 lines, 3-4% slower than 256. Unbounded, the first allocation of every invocation read
+/// the whole free region: the host `alloc` export after talc's churn took twice as long.)
 const HOLE_REACH: usize = 256;
 
 /// The bytes a block of `size` bytes takes: rounded up to [`MIN_ALIGN`], at least one word, so that

@@ -397,8 +397,8 @@ fn repeated_churn_in_a_large_region_keeps_its_peak_flat() {
 }
 
 /// Live data growing through a region fragmented by frees (1,000-byte blocks, every seventh
-/// allocation freeing an older one, so the holes left are mostly too small for the next block):
-/// calls `on_step(i)` after each allocation until `until()` says stop.
+/// allocation freeing an older one, so the holes left are mostly too small for the next block),
+/// until `until()`, asked before each allocation, says stop.
 fn grow_through_fragments(
     mut alloc: impl FnMut(Layout) -> *mut u8,
     mut dealloc: impl FnMut(*mut u8, Layout),
