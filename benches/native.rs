@@ -18,6 +18,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use flare_arena::{Arena, GlobalArena};
+use flare_arena_testkit::grow_through_fragments;
 
 static FLARE: GlobalArena = GlobalArena::with_max_bytes(1 << 30);
 static BLINK: blink_alloc::GlobalBlinkAlloc = blink_alloc::GlobalBlinkAlloc::new();
@@ -467,18 +468,19 @@ fn two_threads(c: &mut Criterion) {
 /// first run everything below its peak is free, which is the easy case.)
 fn growing_live_data(c: &mut Criterion) {
     fn grow(s: &mut dyn Subject, count: usize) -> (Duration, Vec<(*mut u8, Layout)>) {
-        let l = layout(1000);
-        let mut blocks = Vec::with_capacity(count);
+        let mut made = 0;
         let start = Instant::now();
-        for i in 0..count {
-            blocks.push((black_box(s.alloc(l)), l));
-            if i % 7 == 3 {
-                let (p, l) = blocks.swap_remove(i / 2 % blocks.len());
-                // SAFETY: a live block of this subject with its layout, freed once.
-                unsafe { s.dealloc(p, l) };
-            }
-        }
-        (start.elapsed(), blocks)
+        let live = grow_through_fragments(
+            s,
+            |s, l| black_box(s.alloc(l)),
+            // SAFETY: the workload frees each of its live blocks once, with its layout.
+            |s, p, l| unsafe { s.dealloc(p, l) },
+            |_| {
+                made += 1;
+                made > count
+            },
+        );
+        (start.elapsed(), live)
     }
     let mut buffer = vec![0u8; 128 << 20];
     for mib in [16usize, 64] {

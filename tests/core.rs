@@ -6,6 +6,7 @@ use flare_arena::{
     Arena, CheckpointError, GlobalArena, LINE_BYTES, POISON_BYTE, Reset, WasmRegion,
 };
 use flare_arena_testkit::fake_memory::FakeMemory;
+use flare_arena_testkit::grow_through_fragments;
 
 fn layout(size: usize, align: usize) -> Layout {
     Layout::from_size_align(size, align).unwrap()
@@ -396,29 +397,6 @@ fn repeated_churn_in_a_large_region_keeps_its_peak_flat() {
     assert_eq!(arena.stats().live_blocks, 0);
 }
 
-/// Live data growing through a region fragmented by frees (1,000-byte blocks, every seventh
-/// allocation freeing an older one, so the holes left are mostly too small for the next block),
-/// until `until()`, asked before each allocation, says stop.
-fn grow_through_fragments(
-    mut alloc: impl FnMut(Layout) -> *mut u8,
-    mut dealloc: impl FnMut(*mut u8, Layout),
-    mut until: impl FnMut() -> bool,
-) {
-    let block = layout(1000, 8);
-    let mut live: Vec<*mut u8> = Vec::new();
-    let mut i = 0;
-    while !until() {
-        let p = alloc(block);
-        assert!(!p.is_null(), "allocation {i} failed");
-        live.push(p);
-        if i % 7 == 3 {
-            let older = live.swap_remove(i / 2 % live.len());
-            dealloc(older, block);
-        }
-        i += 1;
-    }
-}
-
 /// When live data outgrows the holes below the peak, the hole past it has room for a sixteenth of
 /// the peak more: every time the cursor comes back to the top, the search reads the line table
 /// from the start, so each such read must be worth a share of the region, not a fixed few KiB.
@@ -430,14 +408,14 @@ fn the_room_past_the_peak_grows_with_the_peak() {
     let mut storage = buffer(8 << 17); // 8 MiB
     let mut arena = Arena::new(bytes(&mut storage));
     let _ = arena.reset();
-    let arena = core::cell::RefCell::new(arena);
     let mut raises = Vec::new();
     let mut peak = 0;
     grow_through_fragments(
-        |l| arena.borrow_mut().alloc(l),
-        |p, l| free(&mut arena.borrow_mut(), p, l),
-        || {
-            let now = arena.borrow().stats().peak;
+        &mut arena,
+        |arena, l| arena.alloc(l),
+        |arena, p, l| free(arena, p, l),
+        |arena| {
+            let now = arena.stats().peak;
             if now != peak {
                 raises.push((peak, now));
                 peak = now;
@@ -469,11 +447,12 @@ fn a_wasm_region_grows_in_steps_that_grow_with_it() {
     let mut steps = Vec::new();
     let mut pages = memory.pages();
     grow_through_fragments(
+        &mut &arena,
         // SAFETY: a non-zero size.
-        |l| unsafe { arena.alloc(l) },
+        |arena, l| unsafe { arena.alloc(l) },
         // SAFETY: every block is freed once, with its layout.
-        |p, l| unsafe { arena.dealloc(p, l) },
-        || {
+        |arena, p, l| unsafe { arena.dealloc(p, l) },
+        |_| {
             if memory.pages() != pages {
                 steps.push((pages, memory.pages()));
                 pages = memory.pages();

@@ -27,3 +27,30 @@ pub fn words_as_bytes(words: &mut [u64]) -> &mut [u8] {
     // the returned slice borrows `words` mutably, so nothing else reaches them meanwhile.
     unsafe { core::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 8) }
 }
+
+/// The workload of live data growing through a region that frees keep fragmenting, shared by the
+/// tests that hold the core to it and the native bench that times it: 1,000-byte blocks, every
+/// seventh allocation freeing an older one (its 2-3 freed lines are too few for the next block),
+/// until `stop`, asked before each allocation, says so. Returns the blocks still live, for the
+/// caller to release.
+pub fn grow_through_fragments<H: ?Sized>(
+    heap: &mut H,
+    alloc: impl Fn(&mut H, core::alloc::Layout) -> *mut u8,
+    dealloc: impl Fn(&mut H, *mut u8, core::alloc::Layout),
+    mut stop: impl FnMut(&H) -> bool,
+) -> Vec<(*mut u8, core::alloc::Layout)> {
+    let block = core::alloc::Layout::from_size_align(1000, 8).unwrap();
+    let mut live = Vec::new();
+    let mut i = 0;
+    while !stop(heap) {
+        let p = alloc(heap, block);
+        assert!(!p.is_null(), "allocation {i} failed");
+        live.push((p, block));
+        if i % 7 == 3 {
+            let (older, layout) = live.swap_remove(i / 2 % live.len());
+            dealloc(heap, older, layout);
+        }
+        i += 1;
+    }
+    live
+}
