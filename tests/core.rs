@@ -250,7 +250,12 @@ fn realloc_that_cannot_fit_returns_null_and_keeps_the_block() {
     let p = arena.alloc(layout(64, 8));
     fill(p, 64, 3);
     let capacity = arena.stats().capacity;
-    for new_size in [capacity + 8, 1 << 40, isize::MAX as usize - 7] {
+    // (Huge on both widths: the core runs on wasm32, whose `usize` is 32 bits.)
+    for new_size in [
+        capacity + 8,
+        isize::MAX as usize / 4,
+        isize::MAX as usize - 7,
+    ] {
         // SAFETY: `p` is live with this layout, and every size is valid for alignment 8.
         assert!(unsafe { arena.realloc(p, layout(64, 8), new_size) }.is_null());
         assert!(holds(p, 64, 3), "the old block is untouched");
@@ -646,9 +651,10 @@ fn bad_layouts_get_null_and_change_nothing() {
         layout(isize::MAX as usize - 7, 8),
         layout(isize::MAX as usize - 4095, 4096),
         layout(1, 1 << 30),
-        layout(1 << 40, 1),
+        layout(isize::MAX as usize / 4, 1),
         layout(2000, 8),
-        Layout::from_size_align(0, 1 << 62).unwrap(),
+        Layout::from_size_align(0, 1 << (usize::BITS - 2)).unwrap(),
+        Layout::from_size_align(0, 1 << (usize::BITS - 1)).unwrap(),
     ];
     for (i, l) in bad.iter().enumerate() {
         assert!(arena.alloc(*l).is_null(), "layout {l:?}");
