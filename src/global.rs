@@ -67,8 +67,10 @@ impl GlobalArena {
     }
 
     /// An arena that may grow to `max_bytes` (rounded down to 8) with the default lock. On wasm32
-    /// the region grows on demand up to it; on native targets it is reserved (as untouched pages)
-    /// on first use.
+    /// the region grows on demand up to it, or until `memory.grow` fails if that comes first (a
+    /// host's limit on the instance's memory is then used to its last page; `usize::MAX` means
+    /// no maximum of the arena's own); on native targets it is reserved (as untouched pages) on
+    /// first use.
     pub const fn with_max_bytes(max_bytes: usize) -> Self {
         Self::with_region(PlatformRegion::new(max_bytes))
     }

@@ -132,10 +132,11 @@ unsafe impl Region for SliceRegion<'_> {
 /// lets [`WasmRegion`]'s growth logic run natively.
 ///
 /// # Safety
-/// `at(a)` must be a pointer to address `a` of the memory, valid for reads and writes of every
-/// address below `pages() * WASM_PAGE`; pages are zero when added by `grow`, never removed, and
-/// never moved; `grow(n)` adds `n` pages at the end and returns the size before, or `None` and
-/// changes nothing. `claim_heap` returns `Some` at most once per memory: the first address after
+/// `at(a)` must be a pointer to address `a` of the memory, 8-aligned where `a` is, valid for reads
+/// and writes of every address from the start of the free space (what `claim_heap` answers, or,
+/// where it answers `None`, the memory's size at that moment; a region never reaches below it) up
+/// to `pages() * WASM_PAGE`; pages are zero when added by `grow`, never removed, and never moved;
+/// `grow(n)` adds `n` pages at the end and returns the size before, or `None` and changes nothing. `claim_heap` returns `Some` at most once per memory: the first address after
 /// the module's static data, which nothing else uses.
 pub unsafe trait LinearMemory {
     /// A pointer to address `addr`.
@@ -190,6 +191,13 @@ unsafe impl LinearMemory for Wasm32Memory {
     }
 }
 
+/// The address `pages` pages into a linear memory, at most the last page boundary a `usize` holds.
+/// (A full wasm32 memory, 65,536 pages, ends at 2^32, one past `usize::MAX`: the region does
+/// without the last page rather than take its end for 0.)
+fn page_address(pages: usize) -> usize {
+    pages.min(usize::MAX / WASM_PAGE) * WASM_PAGE
+}
+
 /// A linear memory from the end of the module's static data upward, grown a few pages and a
 /// thirty-second of its size at a time up to `max_bytes`: the region of a `GlobalArena` on wasm32.
 ///
@@ -225,7 +233,8 @@ impl<M: LinearMemory> WasmRegion<M> {
     /// Grow by at least this many pages (and a thirty-second of the span), when the maximum allows.
     const MIN_GROW_PAGES: usize = 4;
 
-    /// A region of `memory` that may grow to `max_bytes` (rounded down to 8).
+    /// A region of `memory` that may grow to `max_bytes` (rounded down to 8), or as far as the
+    /// memory grows if that is less (`usize::MAX`: no maximum of its own).
     pub const fn over(memory: M, max_bytes: usize) -> Self {
         WasmRegion {
             memory,
@@ -242,7 +251,7 @@ impl<M: LinearMemory> WasmRegion<M> {
     }
 
     fn memory_end(&self) -> usize {
-        self.memory.pages() * WASM_PAGE
+        page_address(self.memory.pages())
     }
 
     fn claim(&mut self) {
@@ -259,12 +268,15 @@ impl<M: LinearMemory> WasmRegion<M> {
 }
 
 // SAFETY: the span starts either at `__heap_base` (claimed once per memory, see
-// `LinearMemory::claim_heap`; everything from there to the end of memory is unused) or at the end of
-// memory at claim time, and only grows over pages that `grow` just added for us: pages someone else
-// added in between (from our end to where `memory.grow` says ours start) are reported by `foreign`
-// from then on, lie above every end answered before, and are only widened upward until forgotten. Added pages are
-// zero. Linear memory never shrinks or moves; the start is set once and 8-aligned, and the end
-// answered is rounded down to 8. `grow` calls no allocator.
+// `LinearMemory::claim_heap`; everything from there to the end of memory is unused) or at the end
+// of memory at claim time, and only grows over pages that `grow` just added for us: pages someone
+// else added in between (from our end to where `memory.grow` says ours start) are reported by
+// `foreign` from then on, lie above every end answered before, and are only widened upward until
+// forgotten. Added pages are zero. Linear memory never shrinks or moves; the start is set once and
+// 8-aligned, and the end answered is rounded down to 8. Addresses are page counts times
+// `WASM_PAGE` capped by `page_address`, so no end wraps past the address space: on wasm32 the last
+// page of a full memory is left unused (a region claimed then has an empty span, and the memory
+// cannot grow). `grow` calls no allocator.
 unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
     const ZEROED: bool = true;
 
@@ -286,7 +298,9 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
             // copy of a byte per line each) and the core's laps back to the start of the region (a
             // read of the table each) to about twenty per doubling of what is live. (A sixteenth
             // took talc's churn from 89 to 94 pages; a thirty-second, to 90.)
-            let max_end = self.start.checked_add(max_bytes)?;
+            // (A maximum past the address space, such as `usize::MAX`, is no maximum: the
+            // memory's own limit stops the growth.)
+            let max_end = self.start.saturating_add(max_bytes);
             let room = max_end
                 .saturating_sub(self.memory_end())
                 .div_ceil(WASM_PAGE);
@@ -295,8 +309,16 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
                 return None;
             }
             let step = Self::MIN_GROW_PAGES + (self.end - self.start) / WASM_PAGE / 32;
-            let pages = missing.max(step.min(room));
-            let grown_at = self.memory.grow(pages)? * WASM_PAGE;
+            let mut pages = missing.max(step.min(room));
+            // Where the memory's own maximum is nearer than a step, what is missing will do.
+            let grown_at_page = match self.memory.grow(pages) {
+                Some(at) => at,
+                None => {
+                    pages = missing;
+                    self.memory.grow(pages)?
+                }
+            };
+            let grown_at = page_address(grown_at_page);
             if grown_at != self.end {
                 // Still pending (a growth that then fell short of `min_end` answered nothing):
                 // one range from the older gap on, our unanswered pages in it wasted, not lost.
@@ -305,7 +327,7 @@ unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
                 }
                 self.foreign_to = grown_at - self.start;
             }
-            self.end = grown_at + pages * WASM_PAGE;
+            self.end = page_address(grown_at_page + pages);
         }
         // (A multiple of 8: the start is 8-aligned, the end a page boundary, the maximum rounded.)
         let capacity = (self.end - self.start).min(max_bytes);

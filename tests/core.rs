@@ -3,7 +3,8 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use flare_arena::{
-    Arena, CheckpointError, GlobalArena, LINE_BYTES, POISON_BYTE, Reset, WasmRegion,
+    Arena, CheckpointError, GlobalArena, LINE_BYTES, LinearMemory, POISON_BYTE, Reset, WASM_PAGE,
+    WasmRegion,
 };
 use flare_arena_testkit::fake_memory::FakeMemory;
 use flare_arena_testkit::grow_through_fragments;
@@ -1099,4 +1100,153 @@ fn a_host_buffer_ending_in_the_line_where_handles_stop_is_not_reused() {
         block.addr(),
         host + len as usize
     );
+}
+
+#[test]
+fn a_wasm_region_grows_as_far_as_the_memory_allows_when_that_comes_first() {
+    // A host may cap linear memory below the arena's maximum, and `usize::MAX` as the maximum
+    // means none: either way the region grows until `memory.grow` refuses, its last growth no
+    // bigger than what is missing, and only then is a request refused.
+    for max_bytes in [flare_arena::DEFAULT_MAX_BYTES, usize::MAX] {
+        let memory = FakeMemory::new(1, 40, 1000);
+        let arena: GlobalArena<flare_arena::DefaultLock, WasmRegion<&FakeMemory>> =
+            GlobalArena::with_region(WasmRegion::over(&memory, max_bytes));
+        let big = layout(100 << 10, 8);
+        let mut blocks = Vec::new();
+        loop {
+            // SAFETY: a non-zero size.
+            let block = unsafe { arena.alloc(big) };
+            if block.is_null() {
+                break;
+            }
+            fill(block, big.size(), blocks.len() as u8);
+            blocks.push(block);
+        }
+        assert_eq!(memory.pages(), 40, "max {max_bytes:#x}");
+        // 40 pages, less the static data and the line table: 25 blocks of 100 KiB.
+        assert_eq!(blocks.len(), 25, "max {max_bytes:#x}");
+        for (i, &block) in blocks.iter().enumerate() {
+            assert!(holds_probed(block, big.size(), i as u8));
+        }
+        assert_eq!(arena.stats().failed, 1);
+    }
+}
+
+/// A linear memory whose pages before `first_page` are someone else's static data (never
+/// touched, so not backed): what a region at the top of a full wasm32 memory sees, without
+/// reserving 4 GiB.
+struct MemoryAtTheTop {
+    backing: *mut u8,
+    first_page: usize,
+    pages: core::cell::Cell<usize>,
+    max_pages: usize,
+}
+
+impl MemoryAtTheTop {
+    /// A memory of `first_page + 1` pages that may grow to `max_pages`, its heap from
+    /// `first_page` on.
+    fn new(first_page: usize, max_pages: usize) -> Self {
+        // SAFETY: a non-zero size (the test asks for at least a page).
+        let backing = unsafe { std::alloc::alloc_zeroed(Self::layout(max_pages - first_page)) };
+        assert!(!backing.is_null());
+        MemoryAtTheTop {
+            backing,
+            first_page,
+            pages: core::cell::Cell::new(first_page + 1),
+            max_pages,
+        }
+    }
+
+    /// The backing of `pages` pages, aligned as a page is (so that the region's base is 8-aligned,
+    /// as in real linear memory).
+    fn layout(pages: usize) -> Layout {
+        layout(pages * WASM_PAGE, WASM_PAGE)
+    }
+
+    /// The memory address of a pointer `at` made.
+    fn address_of(&self, ptr: *const u8) -> u64 {
+        (ptr.addr() - self.backing.addr()) as u64 + (self.first_page * WASM_PAGE) as u64
+    }
+}
+
+impl Drop for MemoryAtTheTop {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout, freed once.
+        unsafe {
+            std::alloc::dealloc(self.backing, Self::layout(self.max_pages - self.first_page))
+        };
+    }
+}
+
+// SAFETY: addresses from `first_page * WASM_PAGE` on map into `backing`, which holds every page
+// up to `max_pages`, zeroed, page-aligned, and lives as long as the memory; the region over it starts
+// at the heap base `claim_heap` answers, so it never asks for an address below that. `grow` adds
+// pages at the end up to the maximum; `claim_heap` answers once.
+unsafe impl LinearMemory for &MemoryAtTheTop {
+    fn at(&self, addr: usize) -> *mut u8 {
+        self.backing
+            .wrapping_add(addr.wrapping_sub(self.first_page * WASM_PAGE))
+    }
+    fn pages(&self) -> usize {
+        self.pages.get()
+    }
+    fn grow(&mut self, delta: usize) -> Option<usize> {
+        let old = self.pages.get();
+        let new = old.checked_add(delta).filter(|&n| n <= self.max_pages)?;
+        self.pages.set(new);
+        Some(old)
+    }
+    fn claim_heap(&mut self) -> Option<usize> {
+        Some(self.first_page * WASM_PAGE + 1000).filter(|_| self.pages.get() == self.first_page + 1)
+    }
+}
+
+#[test]
+fn a_wasm_region_at_the_top_of_a_full_32_bit_memory_ends_inside_the_address_space() {
+    // A wasm32 memory may grow to 65,536 pages, whose end, 2^32, is one past `usize::MAX` there:
+    // the region must not take it for 0 (and hand out addresses that wrap around). The maximum
+    // is none at all, or one that ends exactly at the top of the address space.
+    const TOP_PAGES: usize = 1 << 16;
+    let heap_base = (TOP_PAGES - 8) * WASM_PAGE + 1000;
+    for max_bytes in [usize::MAX, usize::MAX - heap_base] {
+        let memory = MemoryAtTheTop::new(TOP_PAGES - 8, TOP_PAGES);
+        let arena: GlobalArena<flare_arena::NoThreads, WasmRegion<&MemoryAtTheTop>> =
+            GlobalArena::with_region(WasmRegion::over(&memory, max_bytes));
+        let big = layout(40 << 10, 8);
+        let mut blocks = Vec::new();
+        loop {
+            // SAFETY: a non-zero size.
+            let block = unsafe { arena.alloc(big) };
+            if block.is_null() {
+                break;
+            }
+            fill(block, big.size(), blocks.len() as u8);
+            blocks.push(block);
+        }
+        assert_eq!(
+            memory.pages.get(),
+            TOP_PAGES,
+            "grew to the top (max {max_bytes:#x})"
+        );
+        // A 32-bit region does without the last page; a 64-bit one has it all.
+        let last_page = if usize::BITS == 32 {
+            WASM_PAGE as u64
+        } else {
+            0
+        };
+        let usable_end = (1u64 << 32) - last_page;
+        for (i, &block) in blocks.iter().enumerate() {
+            let address = memory.address_of(block);
+            assert!(address >= heap_base as u64, "block {i} at {address:#x}");
+            assert!(
+                address + big.size() as u64 <= usable_end,
+                "block {i} at {address:#x}"
+            );
+            assert!(holds_probed(block, big.size(), i as u8), "block {i}");
+        }
+        // 8 pages (7 of them on 32 bits), less the static data and the line table: 40 KiB
+        // blocks.
+        let expected = if usize::BITS == 32 { 11 } else { 12 };
+        assert_eq!(blocks.len(), expected, "max {max_bytes:#x}");
+    }
 }

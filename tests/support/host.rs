@@ -98,6 +98,8 @@ pub struct HostState {
     pub flood_report: Option<FloodReport>,
     /// WASI preview 1, for flares built for `wasm32-wasip1` (reactor modules).
     wasi: Option<wasmtime_wasi::p1::WasiP1Ctx>,
+    /// What linear memory may grow to (no limit unless [`Flare::cap_memory`] sets one).
+    limits: wasmtime::StoreLimits,
 }
 
 /// What a flood of `alloc` calls inside one import saw.
@@ -404,6 +406,7 @@ impl Flare {
         let mut linker = Linker::new(engine);
         link(&mut linker)?;
         let mut store = Store::new(engine, HostState::default());
+        store.limiter(|state| &mut state.limits);
         let wasi = module
             .imports()
             .any(|import| import.module() == "wasi_snapshot_preview1");
@@ -526,6 +529,14 @@ impl Flare {
 
     pub fn memory_bytes(&self) -> usize {
         self.memory.data_size(&self.store)
+    }
+
+    /// From now on linear memory grows to at most `bytes`, as a host with a memory limit per
+    /// instance does: a `memory.grow` past it fails (the guest sees -1).
+    pub fn cap_memory(&mut self, bytes: usize) {
+        self.store.data_mut().limits = wasmtime::StoreLimitsBuilder::new()
+            .memory_size(bytes)
+            .build();
     }
 
     pub fn memory_pages(&self) -> u64 {

@@ -77,6 +77,36 @@ fn exhaustion_returns_zero_and_the_next_invocation_works_again() {
 }
 
 #[test]
+fn a_host_memory_limit_below_the_arenas_maximum_is_used_to_its_last_page() {
+    // An edge host caps each instance's memory, often below the arena's maximum (256 MiB): the
+    // arena grows a few pages and a thirty-second of its size at a time, but near the cap it
+    // takes what is missing, so requests are refused only when the cap itself is reached.
+    // (Several caps: a growth step may happen to end right at one of them.)
+    for extra_pages in [100, 197, 198, 199, 200, 201, 202, 203] {
+        let mut flare = instance("probe", "arena");
+        assert_eq!(probe(&mut flare, "hello"), "hello");
+        let cap_pages = flare.memory_pages() as usize + extra_pages;
+        flare.cap_memory(cap_pages << 16);
+        let mut granted = 0;
+        while flare.alloc(16 << 10).unwrap() != 0 {
+            granted += 1;
+        }
+        assert_eq!(
+            flare.memory_pages() as usize,
+            cap_pages,
+            "grew to the cap ({granted} buffers of 16 KiB)"
+        );
+        let stats = flare.arena_stats().unwrap();
+        assert!(stats.failed >= 1, "{stats:?}");
+        assert_eq!(
+            probe(&mut flare, "hello"),
+            "hello",
+            "the next invocation works"
+        );
+    }
+}
+
+#[test]
 fn host_buffers_and_guest_allocations_share_one_region() {
     let mut flare = instance("probe", "arena");
     let answer = probe(&mut flare, "interleave");
