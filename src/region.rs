@@ -193,7 +193,7 @@ unsafe impl LinearMemory for Wasm32Memory {
 
 /// The address `pages` pages into a linear memory, at most the last page boundary a `usize` holds.
 /// (A full wasm32 memory, 65,536 pages, ends at 2^32, one past `usize::MAX`: the region does
-/// without the last page rather than take its end for 0.)
+/// without the last page rather than overflow.)
 #[inline(never)]
 fn page_address(pages: usize) -> usize {
     pages.min(usize::MAX / WASM_PAGE) * WASM_PAGE

@@ -1204,8 +1204,8 @@ unsafe impl LinearMemory for &MemoryAtTheTop {
 #[test]
 fn a_wasm_region_at_the_top_of_a_full_32_bit_memory_ends_inside_the_address_space() {
     // A wasm32 memory may grow to 65,536 pages, whose end, 2^32, is one past `usize::MAX` there:
-    // the region must not take it for 0 (and hand out addresses that wrap around). The maximum
-    // is none at all, or one that ends exactly at the top of the address space.
+    // computing it overflows (in debug builds a panic with the arena's lock held). The maximum is
+    // none at all, or one that ends exactly at the top of the address space.
     const TOP_PAGES: usize = 1 << 16;
     let heap_base = (TOP_PAGES - 8) * WASM_PAGE + 1000;
     for max_bytes in [usize::MAX, usize::MAX - heap_base] {
