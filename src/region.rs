@@ -136,8 +136,9 @@ unsafe impl Region for SliceRegion<'_> {
 /// and writes of every address from the start of the free space (what `claim_heap` answers, or,
 /// where it answers `None`, the memory's size at that moment; a region never reaches below it) up
 /// to `pages() * WASM_PAGE`; pages are zero when added by `grow`, never removed, and never moved;
-/// `grow(n)` adds `n` pages at the end and returns the size before, or `None` and changes nothing. `claim_heap` returns `Some` at most once per memory: the first address after
-/// the module's static data, which nothing else uses.
+/// `grow(n)` adds `n` pages at the end and returns the size before, or `None` and changes nothing.
+/// `claim_heap` returns `Some` at most once per memory: the first address after the module's
+/// static data, which nothing else uses.
 pub unsafe trait LinearMemory {
     /// A pointer to address `addr`.
     fn at(&self, addr: usize) -> *mut u8;
@@ -276,8 +277,8 @@ impl<M: LinearMemory> WasmRegion<M> {
 // forgotten. Added pages are zero. Linear memory never shrinks or moves; the start is set once and
 // 8-aligned, and the end answered is rounded down to 8. Addresses are page counts times
 // `WASM_PAGE` capped by `page_address`, so no end wraps past the address space: on wasm32 the last
-// page of a full memory is left unused (a region claimed then has an empty span, and the memory
-// cannot grow). `grow` calls no allocator.
+// page of a full memory is left unused (a region that would start in it has an empty span, and
+// the memory cannot grow). `grow` calls no allocator.
 unsafe impl<M: LinearMemory> Region for WasmRegion<M> {
     const ZEROED: bool = true;
 
