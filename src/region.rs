@@ -137,8 +137,8 @@ unsafe impl Region for SliceRegion<'_> {
 /// where it answers `None`, the memory's size at that moment; a region never reaches below it) up
 /// to `pages() * WASM_PAGE`; pages are zero when added by `grow`, never removed, and never moved;
 /// `grow(n)` adds `n` pages at the end and returns the size before, or `None` and changes nothing.
-/// `claim_heap` returns `Some` at most once per memory: the first address after the module's
-/// static data, which nothing else uses.
+/// `claim_heap` returns `Some` at most once per memory: the free space between the module's
+/// static data and the end of its initial memory, which nothing else uses.
 pub unsafe trait LinearMemory {
     /// A pointer to address `addr`.
     fn at(&self, addr: usize) -> *mut u8;
@@ -146,9 +146,11 @@ pub unsafe trait LinearMemory {
     fn pages(&self) -> usize;
     /// Adds `delta` pages; the size before, or `None` if the memory cannot grow.
     fn grow(&mut self, delta: usize) -> Option<usize>;
-    /// The start of the free space after the module's static data (`__heap_base`), the first time
-    /// it is asked; `None` afterwards (another region has it).
-    fn claim_heap(&mut self) -> Option<usize>;
+    /// The free space after the module's static data, as `(start, end)` addresses: from
+    /// `__heap_base` to the end of the initial memory (`__heap_end`), the first time it is asked;
+    /// `None` afterwards (another region has it). Pages added since the memory was created are
+    /// not in it: whoever grew the memory owns them.
+    fn claim_heap(&mut self) -> Option<(usize, usize)>;
 }
 
 /// wasm32's memory 0, grown with `memory.grow`. It is a [`LinearMemory`] on wasm32 only.
@@ -161,9 +163,9 @@ static HEAP_BASE_CLAIMED: core::sync::atomic::AtomicBool =
 
 // SAFETY: linear memory 0 spans `memory_size * 64 KiB` bytes from address 0 (pointers to it come from
 // exposed provenance, which is what wasm addresses are); `memory.grow` adds zeroed pages at the end
-// and never moves or removes any; `__heap_base` is where wasm-ld ends static data and the stack, and
-// the atomic flag hands it out once per module; on WASI it is never handed out, since libc's
-// `malloc` owns the space after it.
+// and never moves or removes any; `__heap_base` is where wasm-ld ends static data and the stack,
+// `__heap_end` where it ends the initial memory, and the atomic flag hands the space between out
+// once per module; on WASI it is never handed out, since libc's `malloc` owns it.
 #[cfg(target_arch = "wasm32")]
 unsafe impl LinearMemory for Wasm32Memory {
     fn at(&self, addr: usize) -> *mut u8 {
@@ -176,7 +178,7 @@ unsafe impl LinearMemory for Wasm32Memory {
         let old = core::arch::wasm32::memory_grow(0, delta);
         (old != usize::MAX).then_some(old)
     }
-    fn claim_heap(&mut self) -> Option<usize> {
+    fn claim_heap(&mut self) -> Option<(usize, usize)> {
         // On WASI, libc is linked and its `malloc` (wasi-libc's dlmalloc, which libc itself uses
         // for the environment, preopened directories and so on) takes `__heap_base` up to the end
         // of the initial memory the first time it runs: that space is libc's, never ours.
@@ -185,10 +187,16 @@ unsafe impl LinearMemory for Wasm32Memory {
         }
         unsafe extern "C" {
             static __heap_base: u8;
+            static __heap_end: u8;
         }
         let claimed = HEAP_BASE_CLAIMED.swap(true, core::sync::atomic::Ordering::Relaxed);
         // Taking the address of a linker-defined symbol reads nothing.
-        (!claimed).then(|| (&raw const __heap_base).addr())
+        (!claimed).then(|| {
+            (
+                (&raw const __heap_base).addr(),
+                (&raw const __heap_end).addr(),
+            )
+        })
     }
 }
 
@@ -258,20 +266,25 @@ impl<M: LinearMemory> WasmRegion<M> {
 
     fn claim(&mut self) {
         let memory_end = self.memory_end();
-        let start = match self.memory.claim_heap() {
-            Some(heap_base) => heap_base.next_multiple_of(MIN_ALIGN),
-            None => memory_end,
+        // (Pages someone else added before this first growth lie past the heap's end: the growth
+        // that follows steps over them, as over any others.)
+        let (start, end) = match self.memory.claim_heap() {
+            Some((heap_base, heap_end)) => (
+                heap_base.next_multiple_of(MIN_ALIGN),
+                heap_end.min(memory_end),
+            ),
+            None => (memory_end, memory_end),
         };
         // Address 0 is never handed out (0 is the host contract's "none"), even by a fake memory
         // whose static data is empty.
         self.start = start.max(MIN_ALIGN);
-        self.end = memory_end.max(self.start);
+        self.end = end.max(self.start);
     }
 }
 
 // SAFETY: the span starts either at `__heap_base` (claimed once per memory, see
-// `LinearMemory::claim_heap`; everything from there to the end of memory is unused) or at the end
-// of memory at claim time, and only grows over pages that `grow` just added for us: pages someone
+// `LinearMemory::claim_heap`; everything from there to the end of the initial memory is unused) or
+// at the end of memory at claim time, and only grows over pages that `grow` just added for us: pages someone
 // else added in between (from our end to where `memory.grow` says ours start) are reported by
 // `foreign` from then on, lie above every end answered before, and are only widened upward until
 // forgotten. Added pages are zero. Linear memory never shrinks or moves; the start is set once and

@@ -864,6 +864,37 @@ fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     assert!(arena.stats().failed >= 1);
 }
 
+#[test]
+fn memory_grown_by_someone_else_before_the_arena_starts_is_never_claimed() {
+    // The free space a region claims is the initial memory's, from the heap base to its end:
+    // pages someone else added before the first allocation are theirs, as they would be after it.
+    let memory = FakeMemory::new(1, 64, 1000);
+    let foreign = memory.grow_behind_its_back(2, 0xF0).unwrap();
+    assert_eq!(foreign, 1 << 16);
+    let arena = arena_over(&memory, 48);
+    let size = if cfg!(miri) { 8000 } else { 1000 };
+    let mut granted = 0usize;
+    loop {
+        // SAFETY: a non-zero size.
+        let p = unsafe { arena.alloc(layout(size, 8)) };
+        if p.is_null() {
+            break;
+        }
+        let addr = p.addr() - memory.base_addr();
+        assert!(
+            addr + size <= foreign || addr >= foreign + (2 << 16),
+            "block {granted} at {addr:#x} overlaps the foreign pages at {foreign:#x}"
+        );
+        fill(p, size, 0);
+        granted += 1;
+    }
+    assert!(granted * size > 40 << 16, "{granted} blocks");
+    assert!(
+        memory.holds(foreign, 2 << 16, 0xF0),
+        "the foreign pages are untouched"
+    );
+}
+
 /// The newest block grows in place past its hole, the region growing under it, even when the
 /// free lines after its hole start well below the region's end (a `Vec` that outgrows the first
 /// pages is not copied).
@@ -1196,8 +1227,12 @@ unsafe impl LinearMemory for &MemoryAtTheTop {
         self.pages.set(new);
         Some(old)
     }
-    fn claim_heap(&mut self) -> Option<usize> {
-        Some(self.first_page * WASM_PAGE + 1000).filter(|_| self.pages.get() == self.first_page + 1)
+    fn claim_heap(&mut self) -> Option<(usize, usize)> {
+        let heap = (
+            self.first_page * WASM_PAGE + 1000,
+            (self.first_page + 1) * WASM_PAGE,
+        );
+        Some(heap).filter(|_| self.pages.get() == self.first_page + 1)
     }
 }
 

@@ -12,6 +12,8 @@ pub struct FakeMemory {
     max_pages: usize,
     pages: AtomicUsize,
     heap_base: usize,
+    /// The end of the initial memory: the free space a region claims ends there.
+    initial_end: usize,
     heap_claimed: AtomicBool,
 }
 
@@ -35,6 +37,7 @@ impl FakeMemory {
             max_pages,
             pages: AtomicUsize::new(pages),
             heap_base,
+            initial_end: pages * WASM_PAGE,
             heap_claimed: AtomicBool::new(false),
         }
     }
@@ -85,7 +88,8 @@ impl Drop for FakeMemory {
 
 // SAFETY: `at` points into the one zeroed block of `max_pages` pages this memory owns, of which the
 // first `pages()` are "in" the memory; `grow` only raises `pages` up to the maximum (the pages it
-// adds are zero: never written before); `claim_heap` answers once.
+// adds are zero: never written before); `claim_heap` answers once, with the free space of the
+// initial memory (pages added since are whoever added them, as in wasm).
 unsafe impl LinearMemory for &FakeMemory {
     fn at(&self, addr: usize) -> *mut u8 {
         self.base.wrapping_add(addr)
@@ -106,7 +110,7 @@ unsafe impl LinearMemory for &FakeMemory {
         }
     }
 
-    fn claim_heap(&mut self) -> Option<usize> {
-        (!self.heap_claimed.swap(true, Relaxed)).then_some(self.heap_base)
+    fn claim_heap(&mut self) -> Option<(usize, usize)> {
+        (!self.heap_claimed.swap(true, Relaxed)).then_some((self.heap_base, self.initial_end))
     }
 }

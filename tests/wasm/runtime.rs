@@ -323,6 +323,39 @@ fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
 }
 
 #[test]
+fn memory_grown_before_the_first_allocation_is_never_claimed() {
+    // The arena claims the initial memory's free space (from `__heap_base` to `__heap_end`), not
+    // whatever the memory has grown to by its first allocation.
+    let mut flare = instance("probe", "arena");
+    let grow_first = flare
+        .export("grow_first")
+        .expect("the probe's grow_first export");
+    let foreign = flare.call(&grow_first, 2).unwrap();
+    assert!(foreign > 0, "grown");
+    let foreign = foreign as usize;
+    let foreign_range = foreign..foreign + (2 << 16);
+    for _ in 0..200 {
+        let ptr = flare.alloc(16 << 10).unwrap();
+        assert_ne!(ptr, 0, "host buffers of 16 KiB, 3.2 MiB in all");
+        let start = ptr as u32 as usize;
+        assert!(
+            start + (16 << 10) <= foreign_range.start || start >= foreign_range.end,
+            "a host buffer at {start:#x} overlaps the pages at {foreign:#x}"
+        );
+    }
+    for _ in 0..100 {
+        assert_eq!(probe(&mut flare, "interleave").split(' ').count(), 4);
+    }
+    assert!(
+        flare
+            .read(foreign as i32, 2 << 16)
+            .iter()
+            .all(|&b| b == 0xF1),
+        "the pages grown before the arena started were written"
+    );
+}
+
+#[test]
 fn a_trap_in_a_handler_leaves_the_host_able_to_start_a_fresh_instance() {
     let mut flare = instance("probe", "arena");
     assert_eq!(probe(&mut flare, "hello"), "hello");

@@ -8,6 +8,10 @@
 //!   `alloc`), then, without allocating again, answers whether both are intact and what the method
 //!   call returned.
 //! - `trap`: panics (a trap on wasm).
+//!
+//! And one export besides `handle_request`: `grow_first(pages)`, which grows linear memory by
+//! `pages` pages without allocating (called on a fresh instance, before the arena has taken any
+//! memory) and fills them with 0xF1; it answers their address, or -1.
 //! - anything else: answers `hello`.
 
 use std::sync::OnceLock;
@@ -99,4 +103,17 @@ pub extern "C" fn ws_message() -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn ws_close() -> i32 {
     sdk::invocation(|| 0)
+}
+
+/// Someone else taking memory before the arena's first allocation (see the module's doc).
+#[unsafe(no_mangle)]
+pub extern "C" fn grow_first(pages: i32) -> i32 {
+    let old_pages = core::arch::wasm32::memory_grow(0, pages as usize);
+    if old_pages == usize::MAX {
+        return -1;
+    }
+    let start = old_pages * 65536;
+    // SAFETY: the pages were just added to linear memory and nothing else knows of them.
+    unsafe { core::ptr::write_bytes(start as *mut u8, 0xF1, pages as usize * 65536) };
+    start as i32
 }
