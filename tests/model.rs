@@ -4,9 +4,10 @@
 //! grows, so the line table moves), and on the host ABI readers. Deterministic, so a failure
 //! replays; Miri runs a few of each (`tests/miri`).
 
+use flare_arena::WASM_PAGE;
 use flare_arena::{Arena, GlobalArena};
 use flare_arena_testkit::abi_model::run_abi;
-use flare_arena_testkit::fuzzing::{growable_memory, on_fake_memory};
+use flare_arena_testkit::fuzzing::{HEAP_BASE, capped_memory, growable_memory, on_fake_memory};
 use flare_arena_testkit::model::{Global, Misuse, Model, Rng, Subject, run_ops};
 use flare_arena_testkit::words_as_bytes;
 
@@ -36,6 +37,22 @@ fn on_a_growing_region(seed: u64, ops: u64, max_bytes: usize) -> Model {
     let memory = growable_memory(max_bytes);
     let arena = on_fake_memory(&memory, max_bytes);
     drive(&mut Global(&*arena), seed, ops)
+}
+
+/// Over a memory that can grow to `pages`, below what the arena's maximum would need.
+fn on_a_capped_region(seed: u64, ops: u64, max_bytes: usize, pages: usize) -> Model {
+    let memory = capped_memory(pages);
+    let arena = on_fake_memory(&memory, max_bytes);
+    let mut model =
+        Model::new(Misuse::of_this_build()).with_memory_limit(pages * WASM_PAGE - HEAP_BASE);
+    run_ops(
+        &mut Global(&*arena),
+        &mut model,
+        &mut Rng(seed | 1),
+        0,
+        &mut { ops },
+    );
+    model
 }
 
 /// Runs `seeds` sequences of `ops` operations each (fewer under Miri), then checks that every kind
@@ -98,6 +115,15 @@ fn random_sequences_on_a_growing_linear_memory_match_the_model() {
         };
         let max_bytes = sizes[seed as usize % 3];
         on_a_growing_region(0x8BB8_4B93_962E_ACC9 ^ seed, ops, max_bytes)
+    });
+}
+
+#[test]
+fn random_sequences_on_a_linear_memory_capped_below_the_arenas_maximum_match_the_model() {
+    run_sequences(600, 600, |seed, ops| {
+        // The memory stops at 1 to 6 pages, the arena's maximum is 3 MiB (48 pages).
+        let pages = 1 + seed as usize % 6;
+        on_a_capped_region(0x5851_F42D_4C95_7F2D ^ seed, ops, 3 << 20, pages)
     });
 }
 

@@ -43,16 +43,38 @@ pub fn global_alloc(data: &[u8], misuse: Misuse) {
         let arena = Box::new(GlobalArena::with_max_bytes(max_bytes));
         run_ops(&mut Global(&*arena), &mut model, &mut input, 0, &mut 4000);
     } else {
-        let memory = growable_memory(max_bytes);
+        // Sometimes the memory's own maximum is below the arena's, as under a host's limit.
+        let memory = match input.choose_index(4).unwrap_or(0) {
+            0 => {
+                let pages = 1 + input.choose_index(max_pages(max_bytes)).unwrap_or(0);
+                model = model.with_memory_limit(pages * WASM_PAGE - HEAP_BASE);
+                capped_memory(pages)
+            }
+            _ => growable_memory(max_bytes),
+        };
         let arena = on_fake_memory(&memory, max_bytes);
         run_ops(&mut Global(&*arena), &mut model, &mut input, 0, &mut 4000);
     }
 }
 
+/// Where a fake memory's "static data" ends: the free space a region claims starts there.
+pub const HEAP_BASE: usize = 1000;
+
+/// Pages of a memory with room for a region of `max_bytes` (and a page to spare).
+fn max_pages(max_bytes: usize) -> usize {
+    (HEAP_BASE + max_bytes).div_ceil(WASM_PAGE) + 1
+}
+
 /// A fake linear memory with room for a region of `max_bytes` after 1000 bytes of "static data",
 /// starting with one page.
 pub fn growable_memory(max_bytes: usize) -> FakeMemory {
-    FakeMemory::new(1, (1000 + max_bytes).div_ceil(WASM_PAGE) + 1, 1000)
+    FakeMemory::new(1, max_pages(max_bytes), HEAP_BASE)
+}
+
+/// A fake linear memory of one page that can grow to `pages` (at least 1): over it, a region
+/// reaches the memory's maximum before its own.
+pub fn capped_memory(pages: usize) -> FakeMemory {
+    FakeMemory::new(1, pages, HEAP_BASE)
 }
 
 /// A `GlobalArena` over `memory`, as a flare's is over wasm32's memory.

@@ -238,6 +238,9 @@ pub struct Model {
     expected: Expected,
     peak: usize,
     misuse: Misuse,
+    /// Capacity the region's memory itself allows, where that is less than the arena's maximum
+    /// (a fake linear memory with a lower maximum: a host's memory limit).
+    memory_limit: Option<usize>,
     /// Operations run, by name (for reports).
     pub ops: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -270,8 +273,16 @@ impl Model {
             expected: Expected::default(),
             peak: 0,
             misuse,
+            memory_limit: None,
             ops: Default::default(),
         }
+    }
+
+    /// The same, for an arena whose memory stops at `bytes` of capacity, below its maximum: a
+    /// request that fits within those must not be refused.
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
     }
 
     /// After every change to the blocks: the lines they overlap now.
@@ -496,7 +507,12 @@ impl Model {
     /// current capacity), or `None` before the arena has a base.
     fn predict(&self, arena: &mut impl Subject, size: usize, align: usize) -> Option<(bool, bool)> {
         let stats = arena.stats();
-        let in_limit = self.fits(arena, size, align, stats.limit / LINE_BYTES)?;
+        // (The lines a capacity holds once the table, a byte per line rounded up to a word, is
+        // taken out: the arena's own sum, `LineTable::lines_in`.)
+        let limit_lines = self.memory_limit.map_or(stats.limit / LINE_BYTES, |bytes| {
+            (stats.limit / LINE_BYTES).min(bytes.saturating_sub(7) / (LINE_BYTES + 1))
+        });
+        let in_limit = self.fits(arena, size, align, limit_lines)?;
         let in_capacity = self.fits(arena, size, align, stats.capacity / LINE_BYTES)?;
         Some((in_limit, in_capacity))
     }
