@@ -826,6 +826,31 @@ fn the_line_table_moves_up_as_the_region_grows_and_keeps_every_count() {
     assert_eq!(stats.live_blocks, live.len() + rounds as usize);
 }
 
+/// Allocates `size`-byte blocks until one is refused, checking that none overlaps `foreign` (an
+/// address range of `memory` that is someone else's); the number of blocks granted.
+fn alloc_until_refused_around(
+    arena: &GlobalArena<flare_arena::DefaultLock, WasmRegion<&FakeMemory>>,
+    memory: &FakeMemory,
+    size: usize,
+    foreign: core::ops::Range<usize>,
+) -> usize {
+    let mut granted = 0usize;
+    loop {
+        // SAFETY: a non-zero size.
+        let p = unsafe { arena.alloc(layout(size, 8)) };
+        if p.is_null() {
+            return granted;
+        }
+        let addr = p.addr() - memory.base_addr();
+        assert!(
+            addr + size <= foreign.start || addr >= foreign.end,
+            "block {granted} at {addr:#x} overlaps the foreign pages at {foreign:#x?}"
+        );
+        fill(p, size, 0);
+        granted += 1;
+    }
+}
+
 #[test]
 fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     let memory = FakeMemory::new(1, 64, 1000);
@@ -837,21 +862,7 @@ fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     assert!(!first.is_null());
     fill(first, 8, 0x11);
     let foreign = memory.grow_behind_its_back(1, 0xF0).unwrap();
-    let mut granted = 0usize;
-    loop {
-        // SAFETY: a non-zero size.
-        let p = unsafe { arena.alloc(layout(size, 8)) };
-        if p.is_null() {
-            break;
-        }
-        let addr = p.addr() - memory.base_addr();
-        assert!(
-            addr + size <= foreign || addr >= foreign + (1 << 16),
-            "block {granted} at {addr:#x} overlaps the foreign page at {foreign:#x}"
-        );
-        fill(p, size, 0);
-        granted += 1;
-    }
+    let granted = alloc_until_refused_around(&arena, &memory, size, foreign..foreign + (1 << 16));
     assert!(
         granted * size > 40 << 16,
         "the arena grew past the foreign page to its maximum: {granted} blocks"
@@ -873,21 +884,7 @@ fn memory_grown_by_someone_else_before_the_arena_starts_is_never_claimed() {
     assert_eq!(foreign, 1 << 16);
     let arena = arena_over(&memory, 48);
     let size = if cfg!(miri) { 8000 } else { 1000 };
-    let mut granted = 0usize;
-    loop {
-        // SAFETY: a non-zero size.
-        let p = unsafe { arena.alloc(layout(size, 8)) };
-        if p.is_null() {
-            break;
-        }
-        let addr = p.addr() - memory.base_addr();
-        assert!(
-            addr + size <= foreign || addr >= foreign + (2 << 16),
-            "block {granted} at {addr:#x} overlaps the foreign pages at {foreign:#x}"
-        );
-        fill(p, size, 0);
-        granted += 1;
-    }
+    let granted = alloc_until_refused_around(&arena, &memory, size, foreign..foreign + (2 << 16));
     assert!(granted * size > 40 << 16, "{granted} blocks");
     assert!(
         memory.holds(foreign, 2 << 16, 0xF0),

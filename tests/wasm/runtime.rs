@@ -286,6 +286,20 @@ fn a_body_of_several_mebibytes_is_handled_and_its_memory_reused() {
     assert_eq!((stats.live_blocks, stats.live_lines), (0, 0));
 }
 
+/// 200 host buffers of 16 KiB (3.2 MiB in all), none of them refused and none overlapping
+/// `foreign`, someone else's pages.
+fn host_buffers_avoid(flare: &mut Flare, foreign: std::ops::Range<usize>) {
+    for _ in 0..200 {
+        let ptr = flare.alloc(16 << 10).unwrap();
+        assert_ne!(ptr, 0, "host buffers of 16 KiB, 3.2 MiB in all");
+        let start = ptr as u32 as usize;
+        assert!(
+            start + (16 << 10) <= foreign.start || start >= foreign.end,
+            "a host buffer at {start:#x} overlaps the pages at {foreign:#x?}"
+        );
+    }
+}
+
 #[test]
 fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     let mut flare = instance("probe", "arena");
@@ -297,15 +311,7 @@ fn memory_grown_behind_the_arenas_back_is_stepped_over_and_never_touched() {
     let pages = flare.memory_pages();
     // The arena grows past the foreign page (someone else's, as libc's malloc would take on
     // WASI) and never hands out a byte of it.
-    for _ in 0..200 {
-        let ptr = flare.alloc(16 << 10).unwrap();
-        assert_ne!(ptr, 0, "host buffers of 16 KiB, 3.2 MiB in all");
-        let start = ptr as u32 as usize;
-        assert!(
-            start + (16 << 10) <= foreign_range.start || start >= foreign_range.end,
-            "overlaps the foreign page"
-        );
-    }
+    host_buffers_avoid(&mut flare, foreign_range);
     assert!(
         flare.read(foreign as i32, 65536).iter().all(|&b| b == 0xF0),
         "the foreign page was written"
@@ -334,15 +340,7 @@ fn memory_grown_before_the_first_allocation_is_never_claimed() {
     assert!(foreign > 0, "grown");
     let foreign = foreign as usize;
     let foreign_range = foreign..foreign + (2 << 16);
-    for _ in 0..200 {
-        let ptr = flare.alloc(16 << 10).unwrap();
-        assert_ne!(ptr, 0, "host buffers of 16 KiB, 3.2 MiB in all");
-        let start = ptr as u32 as usize;
-        assert!(
-            start + (16 << 10) <= foreign_range.start || start >= foreign_range.end,
-            "a host buffer at {start:#x} overlaps the pages at {foreign:#x}"
-        );
-    }
+    host_buffers_avoid(&mut flare, foreign_range);
     for _ in 0..100 {
         assert_eq!(probe(&mut flare, "interleave").split(' ').count(), 4);
     }
