@@ -197,7 +197,8 @@ impl<G: Region> Bump<G> {
     }
 
     /// Allocates an uncounted host buffer: valid until the next invocation, never reused before it.
-    /// Its end stays at or below `max_end`. Returns its offset, or `None` (nothing changes).
+    /// Its end stays at or below `max_end`. Returns its offset, or `None` (no block changes; see
+    /// [`Bump::place`]).
     #[inline]
     pub(crate) fn alloc_host(&mut self, size: usize, max_end: usize) -> Option<usize> {
         let size = round_size(size)?;
@@ -222,7 +223,9 @@ impl<G: Region> Bump<G> {
     /// if they fit there, else in the next hole that fits below the peak (from the current one on),
     /// else in the first hole from `host_end` on, growing the region if that hole is the one at its
     /// end; holes below the peak first, so that the touched part of the region follows what is
-    /// live. [`NOWHERE`] (and nothing changed) if they cannot be placed.
+    /// live. [`NOWHERE`] if they cannot be placed: no block changes, and the region and its table
+    /// change only where a growth stepped over someone else's pages and the room past them still
+    /// fell short (the region keeps what it took there, for later requests).
     #[cold]
     #[inline(never)]
     fn place(&mut self, size: usize, align: usize, max_end: usize) -> usize {

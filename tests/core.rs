@@ -892,6 +892,74 @@ fn memory_grown_by_someone_else_before_the_arena_starts_is_never_claimed() {
     );
 }
 
+/// When the region's growth past someone else's pages brings too little room for the line table
+/// to land above them (a large region whose memory has one page left: the table of 17 MiB of
+/// lines is 68 KiB), the table stays where it is and the request is refused: the foreign pages
+/// are never written, and the arena goes on working below them.
+#[test]
+#[cfg_attr(miri, ignore = "17 MiB of fake memory, too slow under Miri")]
+fn a_line_table_with_no_room_past_foreign_pages_stays_below_them() {
+    const BIG: usize = 17 << 20;
+    let memory = FakeMemory::new(1, 400, 1000);
+    let arena = arena_over(&memory, 400);
+    // SAFETY (every call below): non-zero sizes; each block is live with the layout passed.
+    let big = unsafe { arena.alloc(layout(BIG, 8)) };
+    assert!(!big.is_null());
+    // Someone else takes all but one page of what the memory has left.
+    let pages = 400 - memory.pages() - 1;
+    let foreign = memory.grow_behind_its_back(pages, 0xF0).unwrap();
+    let before = arena.stats();
+    // Just too large for the region's tail: the region takes the last page, past the foreign
+    // ones, but the table (a byte per line) needs more than that page.
+    let tail = before.capacity - (big.addr() - memory.base_addr() - 1000 + BIG);
+    let refused = unsafe { arena.alloc(layout(tail + 512, 8)) };
+    assert!(
+        refused.is_null(),
+        "no room for it with the table past the foreign pages"
+    );
+    assert!(
+        memory.holds(foreign, pages << 16, 0xF0),
+        "the foreign pages are untouched"
+    );
+    assert_eq!(
+        arena.stats().capacity,
+        before.capacity,
+        "the table stayed where it was"
+    );
+    let small = unsafe { arena.alloc(layout(64, 8)) };
+    assert!(!small.is_null(), "the arena still works below them");
+    fill(small, 64, 0x5A);
+    unsafe { arena.dealloc(small, layout(64, 8)) };
+    unsafe { arena.dealloc(big, layout(BIG, 8)) };
+    assert!(memory.holds(foreign, pages << 16, 0xF0));
+}
+
+/// `Region::foreign`'s contract, which the arena relies on when a growth's table does not fit
+/// past someone else's pages (above): a foreign range the arena has not set aside yet stays
+/// reported, widened upward over any later one and the region's own pages in between, never
+/// moved up past pages nobody has set aside.
+#[test]
+fn a_wasm_region_reports_foreign_pages_until_the_arena_sets_them_aside() {
+    use flare_arena::Region;
+    let memory = FakeMemory::new(1, 16, 1000);
+    let mut region = WasmRegion::over(&memory, 16 * WASM_PAGE);
+    let (_, capacity) = region.grow(1).unwrap();
+    assert_eq!(capacity, WASM_PAGE - 1000);
+    let first = memory.grow_behind_its_back(1, 0xF0).unwrap() - 1000;
+    let (_, capacity) = region.grow(capacity + 1).unwrap();
+    assert_eq!(region.foreign(), (WASM_PAGE - 1000, first + WASM_PAGE));
+    // Not set aside: someone grows the memory again, and so does the region.
+    let second = memory.grow_behind_its_back(2, 0xF1).unwrap() - 1000;
+    assert!(
+        second > first + WASM_PAGE,
+        "the region's own pages lie between"
+    );
+    region.grow(capacity + 1).unwrap();
+    assert_eq!(region.foreign(), (WASM_PAGE - 1000, second + 2 * WASM_PAGE));
+    region.forget_foreign();
+    assert_eq!(region.foreign().0, region.foreign().1, "set aside: none");
+}
+
 /// The newest block grows in place past its hole, the region growing under it, even when the
 /// free lines after its hole start well below the region's end (a `Vec` that outgrows the first
 /// pages is not copied).

@@ -54,6 +54,11 @@ impl FakeMemory {
         self.pages() * WASM_PAGE
     }
 
+    /// The most bytes the memory can grow to.
+    pub fn max_bytes(&self) -> usize {
+        self.max_pages * WASM_PAGE
+    }
+
     /// Address of byte 0 (to turn pointers into addresses).
     pub fn base_addr(&self) -> usize {
         self.base.addr()

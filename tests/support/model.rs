@@ -10,16 +10,21 @@
 //!   host buffers, within the arena's limit) can hold it; and a growable region grows only when no
 //!   run within its current capacity can;
 //! - resets report exactly what was freed since their checkpoint; stale and foreign checkpoints are
-//!   refused and change nothing; `failed`, `refused` and `resets` are exact; `peak` never falls.
+//!   refused and change nothing; `failed`, `refused` and `resets` are exact; `peak` never falls;
+//! - over a fake linear memory, pages someone else grows it by (between any two steps, before the
+//!   first allocation or after) are never touched: they keep what was written into them, and no
+//!   block or host buffer overlaps them.
 //!
 //! The interpreter drives anything that implements [`Subject`]: the standalone `Arena`, and a
 //! `GlobalArena` (over the system region, or a fake linear memory that grows) through the
 //! `GlobalAlloc` trait. Its decisions come from a [`Choices`]: a seeded PRNG in `tests/model.rs`
 //! (and under Miri), the fuzzer's bytes in `fuzz/` (see `fuzzing.rs`).
 
+use crate::fake_memory::FakeMemory;
 use core::alloc::{GlobalAlloc, Layout};
 use flare_arena::{
     Arena, ArenaLock, Checkpoint, CheckpointError, GlobalArena, LINE_BYTES, Region, Reset, Stats,
+    WASM_PAGE,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -206,6 +211,15 @@ struct Block {
     fill: u8,
 }
 
+/// Pages someone else added to the linear memory under the arena (at `addr`, an address), filled
+/// with `fill`.
+#[derive(Clone, Copy, Debug)]
+struct Foreign {
+    addr: usize,
+    len: usize,
+    fill: u8,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct HostBuffer {
     handle: i32,
@@ -224,7 +238,7 @@ struct Expected {
 }
 
 /// What the arena should look like.
-pub struct Model {
+pub struct Model<'m> {
     blocks: Vec<Block>,
     /// This invocation's host buffers (all unexpired).
     host: Vec<HostBuffer>,
@@ -237,10 +251,14 @@ pub struct Model {
     clock: u64,
     expected: Expected,
     peak: usize,
+    /// The arena's capacity at the last check.
+    capacity: usize,
     misuse: Misuse,
-    /// Capacity the region's memory itself allows, where that is less than the arena's maximum
-    /// (a fake linear memory with a lower maximum: a host's memory limit).
-    memory_limit: Option<usize>,
+    /// The fake linear memory under the arena, if it is over one: its maximum bounds what fits
+    /// (as a host's memory limit would), and the interpreter grows it as someone else would.
+    memory: Option<&'m FakeMemory>,
+    /// The pages someone else grew that memory by.
+    foreign: Vec<Foreign>,
     /// Operations run, by name (for reports).
     pub ops: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -257,7 +275,7 @@ fn rounded(size: usize) -> Option<usize> {
     Some((size.checked_add(7)? & !7).max(8))
 }
 
-impl Model {
+impl<'m> Model<'m> {
     /// A model of an arena nothing has happened to yet.
     pub fn new(misuse: Misuse) -> Self {
         if misuse == Misuse::ExpectPanic {
@@ -272,16 +290,19 @@ impl Model {
             clock: 0,
             expected: Expected::default(),
             peak: 0,
+            capacity: 0,
             misuse,
-            memory_limit: None,
+            memory: None,
+            foreign: Vec::new(),
             ops: Default::default(),
         }
     }
 
-    /// The same, for an arena whose memory stops at `bytes` of capacity, below its maximum: a
-    /// request that fits within those must not be refused.
-    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
-        self.memory_limit = Some(bytes);
+    /// The same, for an arena over `memory`: a request must not be refused if it fits within the
+    /// memory's maximum (where that is below the arena's), and the interpreter sometimes grows the
+    /// memory behind the arena's back.
+    pub fn with_memory(mut self, memory: &'m FakeMemory) -> Self {
+        self.memory = Some(memory);
         self
     }
 
@@ -306,14 +327,33 @@ impl Model {
     /// The runs of lines that live blocks overlap (relative to the arena's `base`), sorted and
     /// merged: `[start, end)` in lines.
     fn occupied_lines(&self, base: usize) -> Vec<(usize, usize)> {
-        let mut spans: Vec<(usize, usize)> = self
-            .blocks
-            .iter()
-            .map(|b| {
-                let start = b.ptr as usize - base;
-                let end = start + rounded(b.layout.size()).unwrap();
-                (start / LINE_BYTES, end.div_ceil(LINE_BYTES))
-            })
+        let spans = self.blocks.iter().map(|b| {
+            let start = b.ptr as usize - base;
+            (start, start + rounded(b.layout.size()).unwrap())
+        });
+        Self::lines_of(spans)
+    }
+
+    /// The lines the arena may not hand out: those of live blocks, and those of someone else's
+    /// pages. (Those taken as one span from the first foreign page to the last: where the arena's
+    /// growth fell short between two of them, it leaves its own pages in between unused. And from
+    /// the end of its `capacity` if that is below them: the lines between are usable only once
+    /// its table has moved past the foreign pages, which needs room there.)
+    fn unavailable_lines(&self, base: usize, capacity: usize) -> Vec<(usize, usize)> {
+        let from = self.foreign.iter().map(|f| f.addr).min();
+        let to = self.foreign.iter().map(|f| f.addr + f.len).max();
+        let foreign = from
+            .zip(to)
+            .map(|(from, to)| ((from - base).min(capacity), to - base));
+        let blocks = self.occupied_lines(base).into_iter();
+        let blocks = blocks.map(|(start, end)| (start * LINE_BYTES, end * LINE_BYTES));
+        Self::lines_of(blocks.chain(foreign))
+    }
+
+    /// The runs of lines that byte spans `[start, end)` overlap, sorted and merged.
+    fn lines_of(spans: impl Iterator<Item = (usize, usize)>) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = spans
+            .map(|(start, end)| (start / LINE_BYTES, end.div_ceil(LINE_BYTES)))
             .collect();
         spans.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
@@ -336,8 +376,9 @@ impl Model {
         ends.max().unwrap_or(0)
     }
 
-    /// Whether a block of `size` aligned to `align` fits in a run of free lines at or past the host
-    /// floor and below `lines`; `None` before the arena has a base.
+    /// Whether a block of `size` aligned to `align` fits in a run of free lines (none of a live
+    /// block's or someone else's) at or past the host floor and below `lines`; `None` before the
+    /// arena has a base.
     fn fits(
         &self,
         arena: &mut impl Subject,
@@ -348,7 +389,7 @@ impl Model {
         let base = base_of(arena)?;
         let size = rounded(size)?;
         let floor = self.host_floor(arena, base).div_ceil(LINE_BYTES);
-        let occupied = self.occupied_lines(base);
+        let occupied = self.unavailable_lines(base, arena.stats().capacity);
         let gaps_from = std::iter::once(0).chain(occupied.iter().map(|&(_, end)| end));
         let gaps_to = occupied
             .iter()
@@ -444,9 +485,35 @@ impl Model {
             );
             spans.push((addr, addr + h.len));
         }
+        // Every byte after a growth (which moves the table), a sample otherwise; and every byte
+        // at the end of the sequence (`run_ops`): nothing but the arena writes there, so a stray
+        // write stays until then.
+        self.check_foreign_pages(stats.capacity != self.capacity, step);
+        self.capacity = stats.capacity;
+        spans.extend(self.foreign.iter().map(|f| (f.addr, f.addr + f.len)));
         spans.sort_unstable();
         for pair in spans.windows(2) {
             assert!(pair[0].1 <= pair[1].0, "{step}: overlap {pair:x?}");
+        }
+    }
+
+    /// Someone else's pages still hold what was written into them: every byte (`every`), or every
+    /// 509th. (Under Miri, where every byte read costs, every 61st at most: a stray write of the
+    /// arena's is a block's, a table's or a poisoning's, never a single byte.)
+    fn check_foreign_pages(&self, every: bool, step: &str) {
+        let stride = match (every, cfg!(miri)) {
+            (true, false) => 1,
+            (true, true) => 61,
+            (false, _) => 509,
+        };
+        for f in &self.foreign {
+            // SAFETY: pages of the fake memory someone else grew it by: in the memory, never
+            // freed while it lives, and nothing writes to them while the slice is held.
+            let bytes = unsafe { core::slice::from_raw_parts(f.addr as *const u8, f.len) };
+            assert!(
+                bytes.iter().step_by(stride).all(|&b| b == f.fill),
+                "{step}: someone else's pages {f:x?} were written to"
+            );
         }
     }
 
@@ -489,8 +556,15 @@ impl Model {
         }
         if !ok {
             self.expected.failed += 1;
-            // (The first request of all makes the region answer, to learn its base, refused or not.)
-            let capacity = if before.capacity == 0 {
+            // (The first request of all makes the region answer, to learn its base, refused or not.
+            // A growth that steps over someone else's pages keeps the pages it took past them,
+            // though the request then does not fit there either: they serve later requests.)
+            let stepped_over = base_of(arena).is_some_and(|base| {
+                self.foreign
+                    .iter()
+                    .any(|f| f.addr >= base + before.capacity)
+            });
+            let capacity = if before.capacity == 0 || stepped_over {
                 after.capacity
             } else {
                 before.capacity
@@ -509,9 +583,12 @@ impl Model {
         let stats = arena.stats();
         // (The lines a capacity holds once the table, a byte per line rounded up to a word, is
         // taken out: the arena's own sum, `LineTable::lines_in`.)
-        let limit_lines = self.memory_limit.map_or(stats.limit / LINE_BYTES, |bytes| {
-            (stats.limit / LINE_BYTES).min(bytes.saturating_sub(7) / (LINE_BYTES + 1))
+        let memory_bytes = self.memory.map_or(usize::MAX, |memory| {
+            let base = base_of(arena).unwrap_or(usize::MAX);
+            (memory.base_addr() + memory.max_bytes()).saturating_sub(base)
         });
+        let limit_lines =
+            (stats.limit / LINE_BYTES).min(memory_bytes.saturating_sub(7) / (LINE_BYTES + 1));
         let in_limit = self.fits(arena, size, align, limit_lines)?;
         let in_capacity = self.fits(arena, size, align, stats.capacity / LINE_BYTES)?;
         Some((in_limit, in_capacity))
@@ -608,6 +685,9 @@ pub fn run_ops<S: Subject>(
         let step = format!("step {} ({op}, depth {depth})", model.clock);
         model.check(arena, &step);
     }
+    if depth == 0 {
+        model.check_foreign_pages(true, "the end of the sequence");
+    }
 }
 
 /// One operation; returns its name.
@@ -697,7 +777,27 @@ fn step<S: Subject>(
             model.stale.drain(..excess);
             "invocation"
         }
+        97 if model.memory.is_some() => {
+            grow_elsewhere(model, rng);
+            "foreign growth"
+        }
         _ => "nothing",
+    }
+}
+
+/// What another allocator (libc's `malloc` on WASI, a second region) does: grows the linear memory
+/// under the arena by a page or two, and writes into them.
+fn grow_elsewhere(model: &mut Model, rng: &mut impl Choices) {
+    let Some(memory) = model.memory else { return };
+    let pages = 1 + rng.below(2) as usize;
+    let fill = rng.next() as u8;
+    // (At the memory's maximum nothing grows: that is all.)
+    if let Some(addr) = memory.grow_behind_its_back(pages, fill) {
+        model.foreign.push(Foreign {
+            addr: memory.base_addr() + addr,
+            len: pages * WASM_PAGE,
+            fill,
+        });
     }
 }
 
