@@ -7,8 +7,9 @@
 //!   overlap, `live_blocks` agrees, and every reset reports exactly the lines freed since its
 //!   checkpoint;
 //! - a request is refused only when no run of free lines (at or past the end of this invocation's
-//!   host buffers, within the arena's limit) can hold it; and a growable region grows only when no
-//!   run within its current capacity can;
+//!   host buffers, within the arena's limit, none of someone else's pages) can hold it; and a
+//!   growable region grows only when no run within its current capacity can (a refusal changes
+//!   no block, and the capacity only where the growth stepped over someone else's pages);
 //! - resets report exactly what was freed since their checkpoint; stale and foreign checkpoints are
 //!   refused and change nothing; `failed`, `refused` and `resets` are exact; `peak` never falls;
 //! - over a fake linear memory, pages someone else grows it by (between any two steps, before the
