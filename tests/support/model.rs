@@ -328,11 +328,15 @@ impl<'m> Model<'m> {
     /// The runs of lines that live blocks overlap (relative to the arena's `base`), sorted and
     /// merged: `[start, end)` in lines.
     fn occupied_lines(&self, base: usize) -> Vec<(usize, usize)> {
-        let spans = self.blocks.iter().map(|b| {
+        Self::lines_of(self.block_spans(base))
+    }
+
+    /// The bytes each live block takes, `[start, end)` relative to `base`.
+    fn block_spans(&self, base: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.blocks.iter().map(move |b| {
             let start = b.ptr as usize - base;
             (start, start + rounded(b.layout.size()).unwrap())
-        });
-        Self::lines_of(spans)
+        })
     }
 
     /// The lines the arena may not hand out: those of live blocks, and those of someone else's
@@ -346,9 +350,7 @@ impl<'m> Model<'m> {
         let foreign = from
             .zip(to)
             .map(|(from, to)| ((from - base).min(capacity), to - base));
-        let blocks = self.occupied_lines(base).into_iter();
-        let blocks = blocks.map(|(start, end)| (start * LINE_BYTES, end * LINE_BYTES));
-        Self::lines_of(blocks.chain(foreign))
+        Self::lines_of(self.block_spans(base).chain(foreign))
     }
 
     /// The runs of lines that byte spans `[start, end)` overlap, sorted and merged.
