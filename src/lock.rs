@@ -2,12 +2,19 @@
 //!
 //! A `GlobalArena` locks through [`ArenaLock`], which every [`lock_api::RawMutex`] implements; the
 //! default depends on the target:
-//! - wasm32 *without* the `atomics` target feature has no threads at all: a module's memory cannot
-//!   be shared without `atomics`, so no second thread can ever run on it. The default there is
-//!   [`NoThreads`], which does nothing: there is nobody to exclude. (std makes the same call on
-//!   such targets: "this platform has no threads".) It is not a `RawMutex`, so it cannot guard
-//!   anything but an arena, and an arena never takes its own lock twice.
-//! - everywhere else (native, wasm32 with `atomics`): [`spin::Mutex`], a real lock.
+//! - wasm32 code compiled *without* the `atomics` target feature has no threads at all: a module's
+//!   memory cannot be shared unless all its code has `atomics`, so no second thread can ever run
+//!   on it. The default there is [`NoThreads`], which does nothing: there is nobody to exclude.
+//!   (std makes the same call on such targets: "this platform has no threads".) It is not a
+//!   `RawMutex`, so it cannot guard anything but an arena, and an arena never takes its own lock
+//!   twice.
+//! - everywhere else (native, wasm32 with `atomics`, such as `wasm32-wasip1-threads`):
+//!   [`spin::Mutex`], a real lock.
+//!
+//! Which wasm32 code has `atomics` is decided by the build script (`build.rs`): stable rustc
+//! leaves the feature out of `cfg(target_feature)` even where the code has it, so the script
+//! also reads the target's name and the flags rustc is given, and says `flare_arena_wasm_threads`
+//! when it finds it, or cannot rule it out.
 //!
 //! Must never: allocate, or let two threads hold a lock at once.
 
@@ -52,8 +59,9 @@ unsafe impl<R: RawMutex> ArenaLock for R {
 }
 
 /// The lock of a target without threads: it does nothing, because there is no other thread to
-/// exclude. `Sync` only on wasm32 without the `atomics` target feature, the one target where that
-/// holds; elsewhere an arena with it can be used, but not shared, by the thread that owns it:
+/// exclude. `Sync` only on wasm32 code without the `atomics` target feature, the one target where
+/// that holds; elsewhere (natively, or on `wasm32-wasip1-threads`) an arena with it can be used,
+/// but not shared, by the thread that owns it:
 ///
 /// ```compile_fail
 /// fn shared<T: Sync>(_: &T) {}
@@ -64,10 +72,16 @@ unsafe impl<R: RawMutex> ArenaLock for R {
 #[derive(Debug)]
 pub struct NoThreads(PhantomData<Cell<()>>);
 
-// SAFETY: this impl exists only on wasm32 without the `atomics` target feature. There, a module's
-// memory cannot be shared (shared memories need `atomics`), so every access to a value in it comes
-// from the one thread that runs the module: sharing `&NoThreads` shares it with nobody.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+// SAFETY: this impl exists only on wasm32 code without the `atomics` target feature, which the
+// build script rules out from everything cargo says about the build (stable rustc hides the
+// feature from `cfg`; see the module docs). A module's memory cannot be shared unless all its
+// code has `atomics` (wasm-ld refuses a shared memory otherwise), so every access to a value in
+// it comes from the one thread that runs the module: sharing `&NoThreads` shares it with nobody.
+#[cfg(all(
+    target_arch = "wasm32",
+    not(target_feature = "atomics"),
+    not(flare_arena_wasm_threads)
+))]
 unsafe impl Sync for NoThreads {}
 
 // SAFETY: `NoThreads` is `Sync` only where there are no threads (see above); elsewhere it is
@@ -84,14 +98,25 @@ unsafe impl ArenaLock for NoThreads {
 }
 
 /// The lock a `GlobalArena` uses when none is named.
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[cfg(all(
+    target_arch = "wasm32",
+    not(target_feature = "atomics"),
+    not(flare_arena_wasm_threads)
+))]
 pub type DefaultLock = NoThreads;
 /// The lock a `GlobalArena` uses when none is named.
-#[cfg(not(all(target_arch = "wasm32", not(target_feature = "atomics"))))]
+#[cfg(not(all(
+    target_arch = "wasm32",
+    not(target_feature = "atomics"),
+    not(flare_arena_wasm_threads)
+)))]
 pub type DefaultLock = spin::Mutex<()>;
 
 // With threads, the default must be a real lock.
-#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+#[cfg(all(
+    target_arch = "wasm32",
+    any(target_feature = "atomics", flare_arena_wasm_threads)
+))]
 const _: () = assert!(
     core::mem::size_of::<DefaultLock>() != 0,
     "wasm32 with atomics needs a real lock"

@@ -21,6 +21,11 @@ pub mod guests;
 #[cfg(feature = "host")]
 pub mod host;
 
+/// The WASI host the tests link guests built for WASI targets against (the wasip1 reactor, the
+/// threads guest).
+#[cfg(feature = "host")]
+pub use wasmtime_wasi;
+
 /// `u64` storage seen as bytes: an 8-aligned buffer whose length tests know exactly.
 pub fn words_as_bytes(words: &mut [u64]) -> &mut [u8] {
     // SAFETY: u64 has no padding and every byte pattern is a valid u8; the length is exact, and

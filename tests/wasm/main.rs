@@ -10,3 +10,4 @@ mod component;
 mod hostile_host;
 mod runtime;
 mod stateful;
+mod threads;
