@@ -72,16 +72,16 @@ unsafe impl<R: RawMutex> ArenaLock for R {
 #[derive(Debug)]
 pub struct NoThreads(PhantomData<Cell<()>>);
 
-// SAFETY: this impl exists only on wasm32 code without the `atomics` target feature, which the
-// build script rules out from everything cargo says about the build (stable rustc hides the
-// feature from `cfg`; see the module docs). A module's memory cannot be shared unless all its
-// code has `atomics` (wasm-ld refuses a shared memory otherwise), so every access to a value in
-// it comes from the one thread that runs the module: sharing `&NoThreads` shares it with nobody.
 #[cfg(all(
     target_arch = "wasm32",
     not(target_feature = "atomics"),
     not(flare_arena_wasm_threads)
 ))]
+// SAFETY: this impl exists only on wasm32 code without the `atomics` target feature, which the
+// build script rules out from everything cargo says about the build (stable rustc hides the
+// feature from `cfg`; see the module docs). A module's memory cannot be shared unless all its
+// code has `atomics` (wasm-ld refuses a shared memory otherwise), so every access to a value in
+// it comes from the one thread that runs the module: sharing `&NoThreads` shares it with nobody.
 unsafe impl Sync for NoThreads {}
 
 // SAFETY: `NoThreads` is `Sync` only where there are no threads (see above); elsewhere it is
