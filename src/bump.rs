@@ -9,10 +9,11 @@
 //!
 //! The blocks bumped since the cursor last moved elsewhere, `run_start..cursor`, are the *run*:
 //! live, and not yet in the line table. The fast paths work on the run alone (a bump, a LIFO free
-//! or an in-place resize of its last block moves only the cursor); whatever reads the table, moves
-//! the cursor elsewhere, or frees a block inside the run counts the run first, as one span (see
-//! [`Bump::flush`]). Counting whole runs instead of single blocks is what keeps the table off the
-//! allocation fast path.
+//! or an in-place resize of its last block moves only the cursor; a free of its first block moves
+//! only its start, so blocks freed in the order they came never reach the table); a free inside
+//! the run counts the blocks before it and leaves the rest the run; whatever reads the table or
+//! moves the cursor elsewhere counts the run first, as one span (see [`Bump::flush`]). Counting
+//! whole runs instead of single blocks is what keeps the table off the allocation fast path.
 //!
 //! Why every reset is safe: a line is handed out again only when its count is zero (no counted
 //! block overlaps it), it lies at or past `host_end` (no host buffer of this invocation is in it),
@@ -219,8 +220,10 @@ impl<G: Region> Bump<G> {
     }
 
     /// Places `size` bytes (a multiple of 8) aligned to `align` (a power of two) ending at or below
-    /// `max_end`, and moves the cursor past them (a new run starts with them): in the current hole
-    /// if they fit there, else in the next hole that fits below the peak (from the current one on),
+    /// `max_end`, and moves the cursor past them: at the cursor if the hole goes on over free lines
+    /// right after its end (8-aligned requests; the run goes on), else (a new run starts with them)
+    /// in the current hole if they fit there, else in the next hole that fits below the peak (from
+    /// the current one on),
     /// else in the first hole from `host_end` on, growing the region if that hole is the one at its
     /// end; holes below the peak first, so that the touched part of the region follows what is
     /// live. [`NOWHERE`] if they cannot be placed: no block changes, and the region and its table
@@ -229,6 +232,15 @@ impl<G: Region> Bump<G> {
     #[cold]
     #[inline(never)]
     fn place(&mut self, size: usize, align: usize, max_end: usize) -> usize {
+        // Free lines right after the current hole, where the next-fit search below would start
+        // anyway: the hole goes on over them, and so does the run (its blocks stay uncounted, so
+        // freeing them in the order they came still costs the table nothing). (No overflow: an
+        // offset is below the region's size, a block's size at most `isize::MAX`.)
+        let offset = self.cursor;
+        if align == MIN_ALIGN && offset + size <= max_end && self.extend_hole(offset + size, false)
+        {
+            return offset;
+        }
         self.flush();
         let offset = self.fit(self.cursor, self.limit.min(max_end), size, align);
         if offset != NOWHERE {
@@ -396,45 +408,65 @@ impl<G: Region> Bump<G> {
         (offset < line_start(self.lines.len())).then_some(offset)
     }
 
-    /// Frees a block. A block ending at the cursor gives its bytes back at once; the lines of any
-    /// other become reusable when nothing else live overlaps them.
+    /// Frees a block. A block ending at the cursor gives its bytes back at once, and so does the
+    /// run's first block; the lines of any other become reusable when nothing else live overlaps
+    /// them.
     #[inline]
     pub(crate) fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
         let offset = ptr.addr().wrapping_sub(self.base.addr());
         let size = block_size(layout.size());
-        if offset >= self.run_start && offset.wrapping_add(size) == self.cursor {
-            // The run's last block: never counted, the cursor just steps back over it.
-            self.cursor = offset;
-            self.live_blocks -= 1;
-            if POISON {
-                self.poison(offset, size);
+        if offset >= self.run_start {
+            if offset.wrapping_add(size) == self.cursor {
+                // The run's last block: never counted, the cursor just steps back over it.
+                self.cursor = offset;
+                self.live_blocks -= 1;
+                if POISON {
+                    self.poison(offset, size);
+                }
+                return;
             }
-            return;
+            if offset == self.run_start && size <= self.cursor - offset {
+                // The run's first block (blocks freed in the order they came): never counted,
+                // the run now starts after it.
+                self.run_start = offset + size;
+                self.live_blocks -= 1;
+                if POISON {
+                    self.poison(offset, size);
+                }
+                return;
+            }
         }
         self.dealloc_counted(offset, size);
     }
 
-    /// `dealloc` of any block but the run's last.
+    /// `dealloc` of any block but the run's first and last.
     #[inline(never)]
     fn dealloc_counted(&mut self, offset: usize, size: usize) {
         if offset >= line_start(self.lines.len()) {
             return; // not ours: ignored
         }
-        // A block inside the run is counted with the run before it is taken off.
-        if offset >= self.run_start {
-            self.flush();
+        if offset >= self.run_start && offset < self.cursor && size <= self.cursor - offset {
+            // A block inside the run: the blocks before it are counted, the run goes on after it,
+            // and its own bytes are never counted. (So blocks freed in the order they came cost
+            // the table nothing: the next one is the run's first.)
+            if offset != self.run_start {
+                self.count(self.run_start, offset - self.run_start);
+            }
+            self.run_start = offset + size;
+        } else {
+            // `uncount`, with a one-line span's work inline: this is every free's path, and the
+            // slow paths that also uncount keep the out-of-line call (smaller code).
+            self.lines.release(offset, size);
+            if offset + size == self.cursor {
+                // The hole now starts at the block (it ended at the cursor, and was live until
+                // now).
+                self.cursor = offset;
+                self.run_start = offset;
+            }
         }
-        // `uncount`, with a one-line span's work inline: this is every free's path, and the slow
-        // paths that also uncount keep the out-of-line call (smaller code).
-        self.lines.release(offset, size);
         self.live_blocks = self.live_blocks.wrapping_sub(1);
         if POISON {
             self.poison(offset, size);
-        }
-        if offset + size == self.cursor {
-            // The hole now starts at the block (it ended at the cursor, and was live until now).
-            self.cursor = offset;
-            self.run_start = offset;
         }
     }
 
@@ -521,7 +553,7 @@ impl<G: Region> Bump<G> {
         let at_cursor = old_end == self.cursor;
         if new > old
             && !if at_cursor {
-                self.extend_hole(new_end)
+                self.extend_hole(new_end, true)
             } else {
                 self.free_after(offset, old_end, new_end)
             }
@@ -574,21 +606,26 @@ impl<G: Region> Bump<G> {
         true
     }
 
-    /// Whether the current hole can be made to reach `new_end` (for the block ending at the
-    /// cursor): the hole starting where it ends must hold the rest, the region growing if that is
-    /// the hole at its end. (That hole becomes the current one, the bytes past the old hole its
-    /// run: the caller sets the run and the cursor after the block.)
-    fn extend_hole(&mut self, new_end: usize) -> bool {
-        if new_end <= self.limit {
-            return true;
+    /// Moves the cursor to `new_end` if the current hole can be made to reach it: the hole
+    /// starting where it ends must hold the rest, below the peak, or (`grow`) past it, the region
+    /// growing if that is the hole at its end. That hole becomes the current one, and the run
+    /// goes on over it. True if it did.
+    fn extend_hole(&mut self, new_end: usize, grow: bool) -> bool {
+        if new_end > self.limit {
+            let from = line_of(self.limit);
+            if line_start(from) != self.limit {
+                return false; // a hole cut short by a handle limit: leave it be
+            }
+            // (A refusal is counted by whatever the caller tries next.)
+            let run_start = self.run_start;
+            let rest = new_end - self.limit;
+            if !self.take_hole(from, from + 1, rest, MIN_ALIGN, usize::MAX, grow) {
+                return false;
+            }
+            self.run_start = run_start;
         }
-        let from = line_of(self.limit);
-        if line_start(from) != self.limit {
-            return false; // a hole cut short by a handle limit: leave it be
-        }
-        // (A refusal is counted by the move the caller tries next.)
-        let rest = new_end - self.limit;
-        self.take_hole(from, from + 1, rest, MIN_ALIGN, usize::MAX, true)
+        self.cursor = new_end;
+        true
     }
 
     /// A checkpoint at the cursor: where a [`Bump::reset_to`] will take it back to.

@@ -139,6 +139,91 @@ fn a_line_is_reused_once_every_block_on_it_is_freed() {
     free(&mut arena, keep, small);
 }
 
+/// Blocks of the run (bumped since the cursor last moved, not yet in the line table) freed in
+/// the order they came, or from its middle: the blocks before a freed one are counted, the ones
+/// after it stay the run, and the freed block's bytes are never counted. The counts stay exact
+/// whichever way the run is taken apart, and the lines it frees are reused.
+#[test]
+fn blocks_freed_from_the_front_or_middle_of_the_run_leave_exact_counts() {
+    let mut storage = buffer(2048); // 16 KiB: 63 lines
+    let mut arena = Arena::new(bytes(&mut storage));
+    let _ = arena.reset();
+    let line = layout(LINE_BYTES, 8);
+    // Ten blocks of a line each, one after the other: lines 0..10.
+    let blocks: Vec<*mut u8> = (0..10).map(|_| arena.alloc(line)).collect();
+    let live = |arena: &Arena<'_>| {
+        let stats = arena.stats();
+        (stats.live_blocks, stats.live_bytes, stats.live_lines)
+    };
+    // From the front, in order: 0, then 1.
+    free(&mut arena, blocks[0], line);
+    free(&mut arena, blocks[1], line);
+    assert_eq!(live(&arena), (8, 8 * LINE_BYTES, 8));
+    // From the middle: 5 (2..5 are counted, 6..10 stay the run), then 3 (counted), then 6 (the
+    // run's first block now).
+    free(&mut arena, blocks[5], line);
+    free(&mut arena, blocks[3], line);
+    free(&mut arena, blocks[6], line);
+    assert_eq!(live(&arena), (5, 5 * LINE_BYTES, 5));
+    // The freed lines (0, 1, 3, 5 and 6) are handed out again after a reset, the live ones
+    // (2, 4, 7, 8, 9) are skipped.
+    let _ = arena.reset();
+    let again: Vec<*mut u8> = (0..5).map(|_| arena.alloc(line)).collect();
+    let at = |i: usize| blocks[i];
+    assert_eq!(again, [at(0), at(1), at(3), at(5), at(6)]);
+    assert_eq!(live(&arena), (10, 10 * LINE_BYTES, 10));
+    for (i, &block) in blocks.iter().enumerate() {
+        if [2, 4, 7, 8, 9].contains(&i) {
+            free(&mut arena, block, line);
+        }
+    }
+    for block in again {
+        free(&mut arena, block, line);
+    }
+    assert_eq!(live(&arena), (0, 0, 0));
+}
+
+/// A hole below the peak ends at its reach (64 KiB past what opened it) even where the lines
+/// after it are free. A block that does not fit in what is left of it goes on over those lines,
+/// right after the block before it: the run goes on (freeing its blocks in order stays free of
+/// table work), and the end of the old hole is not wasted.
+#[test]
+fn a_block_past_the_end_of_a_hole_goes_on_over_the_free_lines_after_it() {
+    let mut storage = buffer(1 << 17); // 1 MiB
+    let mut arena = Arena::new(bytes(&mut storage));
+    // Raise the peak well past one hole's reach, then free it all.
+    let big = layout(600 * LINE_BYTES, 8);
+    let first = arena.alloc(big);
+    free(&mut arena, first, big);
+    let _ = arena.reset();
+    // 24-byte blocks over 300 lines, more than a hole reaches: a line is not a multiple of 24
+    // bytes, so where a hole ends the next block does not fit in what is left of it.
+    let block = layout(24, 8);
+    let mut blocks = Vec::new();
+    let mut end = first as usize;
+    while end < first as usize + 300 * LINE_BYTES {
+        let next = arena.alloc(block);
+        assert_eq!(
+            next as usize - first as usize,
+            end - first as usize,
+            "block {} follows the one before it",
+            blocks.len()
+        );
+        blocks.push(next);
+        end += 24;
+    }
+    assert!(arena.stats().lines_recycled >= 300);
+    // Freed in the order they came, they leave nothing counted behind.
+    for next in blocks {
+        free(&mut arena, next, block);
+    }
+    let stats = arena.stats();
+    assert_eq!(
+        (stats.live_blocks, stats.live_bytes, stats.live_lines),
+        (0, 0, 0)
+    );
+}
+
 #[test]
 fn realloc_of_the_last_block_grows_and_shrinks_in_place() {
     let mut storage = buffer(1024);
