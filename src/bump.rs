@@ -223,12 +223,11 @@ impl<G: Region> Bump<G> {
     /// `max_end`, and moves the cursor past them: at the cursor if the hole goes on over free lines
     /// right after its end (8-aligned requests; the run goes on), else (a new run starts with them)
     /// in the current hole if they fit there, else in the next hole that fits below the peak (from
-    /// the current one on),
-    /// else in the first hole from `host_end` on, growing the region if that hole is the one at its
-    /// end; holes below the peak first, so that the touched part of the region follows what is
-    /// live. [`NOWHERE`] if they cannot be placed: no block changes, and the region and its table
-    /// change only where a growth stepped over someone else's pages and the room past them still
-    /// fell short (the region keeps what it took there, for later requests).
+    /// the current one on), else in the first hole from `host_end` on, growing the region if that
+    /// hole is the one at its end; holes below the peak first, so that the touched part of the
+    /// region follows what is live. [`NOWHERE`] if they cannot be placed: no block changes, and the
+    /// region and its table change only where a growth stepped over someone else's pages and the
+    /// room past them still fell short (the region keeps what it took there, for later requests).
     #[cold]
     #[inline(never)]
     fn place(&mut self, size: usize, align: usize, max_end: usize) -> usize {
