@@ -1,5 +1,7 @@
-//! Tells the crate whether wasm code it is compiled into may run on several threads, for the
-//! default lock (src/lock.rs): `cfg(flare_arena_wasm_threads)`.
+//! Tells the crate whether the wasm code it is compiled into runs on one thread only, for the
+//! default lock (src/lock.rs): `cfg(flare_arena_wasm_single_thread)`, the one place that is
+//! decided. (Without this script, say under a build system that does not run it, the cfg is
+//! never set and every target gets a real lock: sound, if slower.)
 //!
 //! A wasm module has threads only if its memory is shared, and a shared memory needs every object
 //! in the module compiled with the `atomics` target feature. rustc hides that feature from `cfg`
@@ -15,10 +17,10 @@
 use std::env;
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(flare_arena_wasm_threads)");
+    println!("cargo::rustc-check-cfg=cfg(flare_arena_wasm_single_thread)");
     println!("cargo::rerun-if-changed=build.rs");
     let var = |name: &str| env::var(name).unwrap_or_default();
-    if !var("CARGO_CFG_TARGET_ARCH").starts_with("wasm") {
+    if var("CARGO_CFG_TARGET_ARCH") != "wasm32" {
         return;
     }
     let features = var("CARGO_CFG_TARGET_FEATURE");
@@ -35,7 +37,7 @@ fn main() {
         || var("TARGET").contains("threads")
         || flags.contains("+atomics")
         || !cpu_without_atomics(&flags);
-    if threads {
-        println!("cargo::rustc-cfg=flare_arena_wasm_threads");
+    if !threads {
+        println!("cargo::rustc-cfg=flare_arena_wasm_single_thread");
     }
 }

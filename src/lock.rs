@@ -13,8 +13,8 @@
 //!
 //! Which wasm32 code has `atomics` is decided by the build script (`build.rs`): stable rustc
 //! leaves the feature out of `cfg(target_feature)` even where the code has it, so the script
-//! also reads the target's name and the flags rustc is given, and says `flare_arena_wasm_threads`
-//! when it finds it, or cannot rule it out.
+//! also reads the target's name and the flags rustc is given, and says
+//! `flare_arena_wasm_single_thread` only when it rules the feature out.
 //!
 //! Must never: allocate, or let two threads hold a lock at once.
 
@@ -72,11 +72,7 @@ unsafe impl<R: RawMutex> ArenaLock for R {
 #[derive(Debug)]
 pub struct NoThreads(PhantomData<Cell<()>>);
 
-#[cfg(all(
-    target_arch = "wasm32",
-    not(target_feature = "atomics"),
-    not(flare_arena_wasm_threads)
-))]
+#[cfg(flare_arena_wasm_single_thread)]
 // SAFETY: this impl exists only on wasm32 code without the `atomics` target feature, which the
 // build script rules out from everything cargo says about the build (stable rustc hides the
 // feature from `cfg`; see the module docs). A module's memory cannot be shared unless all its
@@ -98,26 +94,8 @@ unsafe impl ArenaLock for NoThreads {
 }
 
 /// The lock a `GlobalArena` uses when none is named.
-#[cfg(all(
-    target_arch = "wasm32",
-    not(target_feature = "atomics"),
-    not(flare_arena_wasm_threads)
-))]
+#[cfg(flare_arena_wasm_single_thread)]
 pub type DefaultLock = NoThreads;
 /// The lock a `GlobalArena` uses when none is named.
-#[cfg(not(all(
-    target_arch = "wasm32",
-    not(target_feature = "atomics"),
-    not(flare_arena_wasm_threads)
-)))]
+#[cfg(not(flare_arena_wasm_single_thread))]
 pub type DefaultLock = spin::Mutex<()>;
-
-// With threads, the default must be a real lock.
-#[cfg(all(
-    target_arch = "wasm32",
-    any(target_feature = "atomics", flare_arena_wasm_threads)
-))]
-const _: () = assert!(
-    core::mem::size_of::<DefaultLock>() != 0,
-    "wasm32 with atomics needs a real lock"
-);
