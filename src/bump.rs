@@ -418,22 +418,18 @@ impl<G: Region> Bump<G> {
             if offset.wrapping_add(size) == self.cursor {
                 // The run's last block: never counted, the cursor just steps back over it.
                 self.cursor = offset;
-                self.live_blocks -= 1;
-                if POISON {
-                    self.poison(offset, size);
-                }
-                return;
-            }
-            if offset == self.run_start && size <= self.cursor - offset {
+            } else if offset == self.run_start && size <= self.cursor - offset {
                 // The run's first block (blocks freed in the order they came): never counted,
                 // the run now starts after it.
                 self.run_start = offset + size;
-                self.live_blocks -= 1;
-                if POISON {
-                    self.poison(offset, size);
-                }
-                return;
+            } else {
+                return self.dealloc_counted(offset, size);
             }
+            self.live_blocks -= 1;
+            if POISON {
+                self.poison(offset, size);
+            }
+            return;
         }
         self.dealloc_counted(offset, size);
     }
