@@ -22,8 +22,9 @@ use crate::stats::Stats;
 /// `GlobalAlloc` and the guest's `alloc` export, reset at the top of every invocation.
 ///
 /// `R` is the lock ([`DefaultLock`]: nothing at all on wasm32 without threads, a spin lock
-/// elsewhere; any [`lock_api::RawMutex`]) and `G` the region it bumps through ([`PlatformRegion`]: wasm linear memory, or one block reserved
-/// from the system allocator natively; any [`Region`] with [`GlobalArena::with_region`]).
+/// elsewhere; any [`lock_api::RawMutex`]) and `G` the region it bumps through
+/// ([`PlatformRegion`]: wasm linear memory, or one block reserved from the system allocator
+/// natively; any [`Region`] with [`GlobalArena::with_region`]).
 ///
 /// ```
 /// use flare_arena::GlobalArena;
@@ -97,6 +98,17 @@ impl<R: ArenaLock, G: Region> GlobalArena<R, G> {
     /// let arena: GlobalArena<NoThreads, SystemRegion> =
     ///     GlobalArena::with_region(SystemRegion::new(1 << 20));
     /// assert_ne!(arena.guest_alloc(8), 0);
+    /// ```
+    ///
+    /// A lock of your own (any `lock_api::RawMutex`; here spin's) over the default region, as
+    /// a `static`:
+    ///
+    /// ```
+    /// use flare_arena::{GlobalArena, PlatformRegion};
+    ///
+    /// static ARENA: GlobalArena<spin::Mutex<()>> =
+    ///     GlobalArena::with_region(PlatformRegion::new(1 << 20));
+    /// assert_ne!(ARENA.guest_alloc(8), 0);
     /// ```
     pub const fn with_region(region: G) -> Self {
         GlobalArena {
