@@ -69,6 +69,8 @@ pub(crate) enum Misuse {
     /// or a layout other than the block's. (Seen when its lines are otherwise short of live words,
     /// as when it is alone in them; not when its neighbours' words make up the difference.)
     NotLive,
+    /// A free (or realloc) of a pointer outside the arena's region: not one of its blocks.
+    NotOurs,
 }
 
 impl Misuse {
@@ -79,6 +81,9 @@ impl Misuse {
         match self {
             Misuse::NotLive => panic!(
                 "flare-arena: a block was freed that was not live (double free, or a layout other than its own)"
+            ),
+            Misuse::NotOurs => panic!(
+                "flare-arena: a pointer was freed or resized that this arena never handed out"
             ),
         }
     }
@@ -105,6 +110,8 @@ pub(crate) struct Bump<G: Region> {
     peak: usize,
     /// Blocks allocated and not freed.
     live_blocks: usize,
+    /// A free or realloc of a pointer outside the region was seen (debug builds only).
+    stray_pointer: bool,
     invocation: u32,
     resets: u64,
     failed: u64,
@@ -125,6 +132,7 @@ impl<G: Region> Bump<G> {
             host_end: 0,
             peak: 0,
             live_blocks: 0,
+            stray_pointer: false,
             invocation: 0,
             resets: 0,
             failed: 0,
@@ -135,7 +143,10 @@ impl<G: Region> Bump<G> {
 
     /// Takes the misuse seen since the last call, for the wrapper to report once unlocked.
     pub(crate) fn take_misuse(&mut self) -> Option<Misuse> {
-        core::mem::take(&mut self.lines.misused).then_some(Misuse::NotLive)
+        if core::mem::take(&mut self.lines.misused) {
+            return Some(Misuse::NotLive);
+        }
+        core::mem::take(&mut self.stray_pointer).then_some(Misuse::NotOurs)
     }
 
     /// Allocates a block: it is live until `dealloc`. Null on failure.
@@ -209,7 +220,7 @@ impl<G: Region> Bump<G> {
     }
 
     /// Offset of `ptr` from the base, if it is inside the usable lines (else `None`: the pointer is
-    /// not ours, and a free of it is ignored).
+    /// not ours).
     #[inline(always)]
     fn offset_of(&self, ptr: *mut u8) -> Option<usize> {
         let offset = ptr.addr().wrapping_sub(self.base.addr());
@@ -247,7 +258,11 @@ impl<G: Region> Bump<G> {
     #[inline(never)]
     fn dealloc_counted(&mut self, offset: usize, size: usize) {
         if offset >= line_start(self.lines.len()) {
-            return; // not ours: ignored
+            // Not ours: ignored (and, in debug builds, a panic once unlocked).
+            if cfg!(debug_assertions) {
+                self.stray_pointer = true;
+            }
+            return;
         }
         if offset >= self.run_start && offset < self.cursor && size <= self.cursor - offset {
             // A block inside the run: the blocks before it are counted, the run goes on after it,
@@ -322,6 +337,11 @@ impl<G: Region> Bump<G> {
     #[inline(never)]
     unsafe fn realloc_slow(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let (Some(offset), Some(new)) = (self.offset_of(ptr), round_size(new_size)) else {
+            // A pointer that is not ours is a misuse (a panic in debug builds, once unlocked); a
+            // size that cannot be rounded is bad input, refused like any other.
+            if cfg!(debug_assertions) && self.offset_of(ptr).is_none() {
+                self.stray_pointer = true;
+            }
             self.refuse();
             return ptr::null_mut();
         };

@@ -2,7 +2,8 @@
 //! export, and the scope API a flare calls.
 //!
 //! Owns locking, the one `Send` claim the core needs to sit in a `static`, and reporting misuse (a
-//! refused checkpoint, a free of a block that is not live) as debug panics *after* unlocking.
+//! refused checkpoint, a free of a block that is not live or of a pointer the arena never handed
+//! out) as debug panics *after* unlocking.
 //!
 //! Must never: allocate, panic or call out while the lock is held — a panic message allocates, and
 //! the allocator it would call is this one. Every locked section below is one call into the core.

@@ -772,17 +772,60 @@ fn zero_sized_blocks_get_distinct_addresses() {
     assert_ne!(a, b);
 }
 
+/// The message of a panic caught by `catch_unwind`, or `None` if there was none.
+fn panic_message<T>(outcome: std::thread::Result<T>) -> Option<String> {
+    let payload = outcome.err()?;
+    let message = payload.downcast_ref::<&str>().map(|s| s.to_string());
+    Some(
+        message
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default(),
+    )
+}
+
 #[test]
-fn frees_of_foreign_pointers_are_ignored() {
+fn frees_of_foreign_pointers_are_ignored_and_a_clear_panic_in_debug_builds() {
     let mut storage = buffer(64);
     let mut arena = Arena::new(bytes(&mut storage));
     let a = arena.alloc(layout(8, 8));
     let _b = arena.alloc(layout(8, 8));
     let mut outside = 0u64;
-    free(&mut arena, (&raw mut outside).cast(), layout(8, 8));
-    assert_eq!(arena.stats().live_blocks, 2);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        free(&mut arena, (&raw mut outside).cast(), layout(8, 8))
+    }));
+    if cfg!(debug_assertions) {
+        let message = panic_message(outcome).expect("a debug build panics");
+        assert!(message.contains("never handed out"), "{message}");
+    } else {
+        assert!(outcome.is_ok(), "release builds ignore it");
+    }
+    assert_eq!(arena.stats().live_blocks, 2, "nothing changed");
     free(&mut arena, a, layout(8, 8));
     assert_eq!(arena.stats().live_blocks, 1);
+}
+
+#[test]
+fn reallocs_of_foreign_pointers_fail_and_are_a_clear_panic_in_debug_builds() {
+    let mut storage = buffer(64);
+    let mut arena = Arena::new(bytes(&mut storage));
+    let a = arena.alloc(layout(8, 8));
+    let mut outside = 0u64;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: not a block of the arena: the misuse under test, which it must refuse.
+        unsafe { arena.realloc((&raw mut outside).cast(), layout(8, 8), 16) }
+    }));
+    if cfg!(debug_assertions) {
+        let message = panic_message(outcome).expect("a debug build panics");
+        assert!(message.contains("never handed out"), "{message}");
+    } else {
+        assert!(
+            outcome.expect("no panic").is_null(),
+            "release builds refuse it"
+        );
+    }
+    let stats = arena.stats();
+    assert_eq!((stats.live_blocks, stats.failed), (1, 1), "only a refusal");
+    free(&mut arena, a, layout(8, 8));
 }
 
 #[test]

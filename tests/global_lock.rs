@@ -161,6 +161,23 @@ fn a_checkpoint_from_another_global_arena_is_refused() {
 }
 
 #[test]
+fn a_free_of_a_foreign_pointer_panics_in_debug_builds_after_unlocking() {
+    let arena = GlobalArena::with_max_bytes(1 << 12);
+    let kept = alloc(&arena, layout(8, 8));
+    let mut outside = 0u64;
+    let stray: *mut u8 = (&raw mut outside).cast();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: not a block of the arena: the misuse under test, which it must ignore.
+        unsafe { arena.dealloc(stray, layout(8, 8)) }
+    }));
+    assert_eq!(result.is_err(), cfg!(debug_assertions));
+    assert_eq!(arena.stats().live_blocks, 1, "nothing was freed");
+    // The lock was released before the panic: the arena still works.
+    assert!(!alloc(&arena, layout(8, 8)).is_null());
+    assert!(!kept.is_null());
+}
+
+#[test]
 fn an_arena_without_a_lock_works_for_the_thread_that_owns_it() {
     // `NoThreads` is wasm32's default without atomics; natively it is not `Sync` (see its docs),
     // so such an arena stays with one thread, which is all it needs.
