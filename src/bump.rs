@@ -219,12 +219,23 @@ impl<G: Region> Bump<G> {
         NOWHERE
     }
 
-    /// Offset of `ptr` from the base, if it is inside the usable lines (else `None`: the pointer is
-    /// not ours).
+    /// Offset of `ptr` from the base, if it is inside the usable lines (else `None`: see
+    /// [`Bump::is_ours`]).
     #[inline(always)]
-    fn offset_of(&self, ptr: *mut u8) -> Option<usize> {
+    fn offset_of(&mut self, ptr: *mut u8) -> Option<usize> {
         let offset = ptr.addr().wrapping_sub(self.base.addr());
-        (offset < line_start(self.lines.len())).then_some(offset)
+        self.is_ours(offset).then_some(offset)
+    }
+
+    /// Whether `offset` is inside the usable lines. A pointer outside them was never handed out:
+    /// freeing or resizing it is a misuse, noted here for a debug panic once unlocked.
+    #[inline(always)]
+    fn is_ours(&mut self, offset: usize) -> bool {
+        let ours = offset < line_start(self.lines.len());
+        if cfg!(debug_assertions) && !ours {
+            self.stray_pointer = true;
+        }
+        ours
     }
 
     /// Frees a block. A block ending at the cursor gives its bytes back at once, and so does the
@@ -257,12 +268,8 @@ impl<G: Region> Bump<G> {
     /// `dealloc` of any block but the run's first and last.
     #[inline(never)]
     fn dealloc_counted(&mut self, offset: usize, size: usize) {
-        if offset >= line_start(self.lines.len()) {
-            // Not ours: ignored (and, in debug builds, a panic once unlocked).
-            if cfg!(debug_assertions) {
-                self.stray_pointer = true;
-            }
-            return;
+        if !self.is_ours(offset) {
+            return; // ignored (a debug panic once unlocked)
         }
         if offset >= self.run_start && offset < self.cursor && size <= self.cursor - offset {
             // A block inside the run: the blocks before it are counted, the run goes on after it,
@@ -337,11 +344,6 @@ impl<G: Region> Bump<G> {
     #[inline(never)]
     unsafe fn realloc_slow(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let (Some(offset), Some(new)) = (self.offset_of(ptr), round_size(new_size)) else {
-            // A pointer that is not ours is a misuse (a panic in debug builds, once unlocked); a
-            // size that cannot be rounded is bad input, refused like any other.
-            if cfg!(debug_assertions) && self.offset_of(ptr).is_none() {
-                self.stray_pointer = true;
-            }
             self.refuse();
             return ptr::null_mut();
         };
