@@ -26,6 +26,17 @@ fn free(arena: &mut Arena<'_>, ptr: *mut u8, layout: Layout) {
     unsafe { arena.dealloc(ptr, layout) }
 }
 
+/// The message of a panic caught by `catch_unwind`, or `None` if there was none.
+fn panic_message<T>(outcome: std::thread::Result<T>) -> Option<String> {
+    let payload = outcome.err()?;
+    let message = payload.downcast_ref::<&str>().map(|s| s.to_string());
+    Some(
+        message
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default(),
+    )
+}
+
 /// Writes `value` over the `len` bytes at `ptr`.
 fn fill(ptr: *mut u8, len: usize, value: u8) {
     // SAFETY: every caller passes a block (or host buffer) it owns of at least `len` bytes.
@@ -772,17 +783,6 @@ fn zero_sized_blocks_get_distinct_addresses() {
     assert_ne!(a, b);
 }
 
-/// The message of a panic caught by `catch_unwind`, or `None` if there was none.
-fn panic_message<T>(outcome: std::thread::Result<T>) -> Option<String> {
-    let payload = outcome.err()?;
-    let message = payload.downcast_ref::<&str>().map(|s| s.to_string());
-    Some(
-        message
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default(),
-    )
-}
-
 #[test]
 fn frees_of_foreign_pointers_are_ignored_and_a_clear_panic_in_debug_builds() {
     let mut storage = buffer(64);
@@ -898,8 +898,7 @@ fn a_double_free_is_a_clear_panic_in_debug_builds() {
     let twice = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         free(&mut arena, a, layout(64, 8))
     }));
-    let message = twice.expect_err("a double free panics in debug builds");
-    let message = message.downcast_ref::<&str>().copied().unwrap_or_default();
+    let message = panic_message(twice).expect("a double free panics in debug builds");
     assert!(message.contains("not live"), "{message}");
 }
 
