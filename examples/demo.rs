@@ -30,7 +30,8 @@ request); then a WASI component (wasm32-wasip2) whose arguments, a string and a 
 arrive through cabi_realloc before its export resets, on flare-arena and on std's default. Each allocator gets one instance per flare, reused for every invocation, as an edge
 host does. The tables show the median time of one call, linear memory at the start, after 1,000
 invocations and at the end, and the arena's own counters: its peak, the blocks still live, the
-lines (256 B) they hold, and the lines the arena freed and handed out again (reuse at work).";
+lines (256 B) they hold, the lines the arena freed and handed out again (reuse at work), and
+the bytes it reclaimed over the run (freed, and host buffers expired).";
 
 struct Options {
     invocations: u64,
@@ -178,21 +179,23 @@ fn print_table(sample: &Sample, rows: &[Row], options: &Options) {
         sample.title, options.invocations
     );
     println!(
-        "| allocator | .wasm bytes | median ns | p99 ns | pages at start | after 1,000 | at end | arena peak | live blocks | live lines | lines recycled |"
+        "| allocator | .wasm bytes | median ns | p99 ns | pages at start | after 1,000 | at end | arena peak | live blocks | live lines | lines recycled | bytes reclaimed |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let (peak, live, lines, recycled) = match r.arena {
+        let na = || "n/a".to_string();
+        let (peak, live, lines, recycled, reclaimed) = match r.arena {
             Some(s) => (
                 format!("{} B", s.peak),
                 s.live_blocks.to_string(),
                 s.live_lines.to_string(),
                 s.lines_recycled.to_string(),
+                format!("{} B", s.bytes_reclaimed),
             ),
-            None => ("n/a".into(), "n/a".into(), "n/a".into(), "n/a".into()),
+            None => (na(), na(), na(), na(), na()),
         };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {peak} | {live} | {lines} | {recycled} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {peak} | {live} | {lines} | {recycled} | {reclaimed} |",
             r.allocator, r.wasm_bytes, r.median_ns, r.p99_ns, r.pages.0, r.pages.1, r.pages.2
         );
     }

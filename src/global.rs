@@ -181,6 +181,7 @@ impl<R: ArenaLock, G: Region> GlobalArena<R, G> {
     /// Rewinds to `cp`: whatever was allocated since and freed is reused from here on; blocks still
     /// live stay where they are and are never handed out again. Host buffers are not reclaimed by
     /// this, only by the next invocation. The checkpoint stays valid for the rest of the invocation.
+    /// Reports the bytes reclaimed since `cp` and what is still live ([`Reset::Rewound`]).
     ///
     /// # Panics
     /// In debug builds, when `cp` is from another arena or an earlier invocation. Release builds
@@ -241,6 +242,8 @@ impl<R: ArenaLock, G: Region> GlobalArena<R, G> {
     /// The reset at the top of an invocation: host buffers of the last invocation expire, the
     /// cursor goes back to the start of the region, and every line nothing live overlaps is reused.
     /// Checkpoints of the last invocation become stale. O(1), whatever was allocated or is live.
+    /// Reports the bytes reclaimed since the last invocation began (its host buffers included)
+    /// and what is still live ([`Reset::Rewound`]).
     pub fn reset(&self) -> Reset {
         self.with(|core| core.reset_invocation())
     }

@@ -40,6 +40,11 @@ pub struct Stats {
     /// Lines given to the cursor again after they had been used and freed: reuse at work. (A
     /// hole's lines count when the cursor is given the hole, whether or not it reaches its end.)
     pub lines_recycled: u64,
+    /// Bytes reclaimed since the arena was made: blocks freed and tails of blocks shrunk (each a
+    /// multiple of 8), and the host buffers of every invocation that ended, but for those given
+    /// back at the cursor at once (a block freed while it was the newest). What each reset
+    /// reclaimed is in its [`Reset`](crate::Reset).
+    pub bytes_reclaimed: u64,
     /// Resets performed (`reset_to`, scope ends, and the start of every invocation).
     pub resets: u64,
     /// Requests refused: exhaustion, overflow, bad sizes or alignments.
@@ -52,7 +57,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "capacity {} B of {} B, peak {} B, live {} blocks of {} B in {} lines, {} lines recycled, resets {}, failed {}, refused {}",
+            "capacity {} B of {} B, peak {} B, live {} blocks of {} B in {} lines, {} lines recycled, {} B reclaimed, resets {}, failed {}, refused {}",
             self.capacity,
             self.limit,
             self.peak,
@@ -60,6 +65,7 @@ impl fmt::Display for Stats {
             self.live_bytes,
             self.live_lines,
             self.lines_recycled,
+            self.bytes_reclaimed,
             self.resets,
             self.failed,
             self.refused

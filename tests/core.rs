@@ -374,6 +374,7 @@ fn a_reset_rewinds_reuses_what_was_freed_and_skips_what_is_live() {
     }
     let reset = arena.reset_to(cp);
     let expected = Reset::Rewound {
+        reclaimed: 20 * 104,
         live: 48,
         live_blocks: 1,
     };
@@ -393,6 +394,86 @@ fn a_reset_rewinds_reuses_what_was_freed_and_skips_what_is_live() {
             .iter()
             .all(|&p| p as usize + 100 <= kept as usize || p as usize >= kept as usize + 48)
     );
+}
+
+#[test]
+fn a_reset_reports_the_bytes_freed_since_its_checkpoint_but_not_those_given_back_at_once() {
+    let mut storage = buffer(1 << 13);
+    let mut arena = Arena::new(bytes(&mut storage));
+    let _ = arena.reset();
+    let small = layout(20, 8); // 24 bytes
+    let early = arena.alloc(layout(40, 8));
+    let pin = arena.alloc(layout(8, 8));
+    let cp = arena.checkpoint();
+    // Freed newest first: each gives its bytes back to the cursor at once, as in any bump
+    // allocator; there is nothing to reclaim.
+    let blocks: Vec<_> = (0..10).map(|_| arena.alloc(small)).collect();
+    for &b in blocks.iter().rev() {
+        free(&mut arena, b, small);
+    }
+    assert_eq!(arena.reset_to(cp).reclaimed(), 0);
+    // Freed oldest first, and a block from before the checkpoint: reclaimed, but for the last
+    // of the ten, by then the newest block.
+    let blocks: Vec<_> = (0..10).map(|_| arena.alloc(small)).collect();
+    for &b in &blocks {
+        free(&mut arena, b, small);
+    }
+    free(&mut arena, early, layout(40, 8));
+    let expected = Reset::Rewound {
+        reclaimed: 9 * 24 + 40,
+        live: 8,
+        live_blocks: 1,
+    };
+    assert_eq!(arena.reset_to(cp), expected);
+    // A host buffer is reclaimed when its invocation ends, not by a rewind within it.
+    let cp = arena.checkpoint();
+    assert_ne!(arena.guest_alloc(100), 0);
+    assert_eq!(arena.reset_to(cp).reclaimed(), 0);
+    assert_eq!(
+        arena.reset().reclaimed(),
+        9 * 24 + 40 + 104,
+        "since the invocation began"
+    );
+    assert_eq!(arena.reset().reclaimed(), 0);
+    assert_eq!(
+        arena.stats().bytes_reclaimed,
+        9 * 24 + 40 + 104,
+        "since the arena was made"
+    );
+
+    // Reallocs: the tail of a shrunk block that is not the newest, and the old bytes of a block
+    // that moves, are reclaimed; growing and shrinking the newest block only moves the cursor.
+    let cp = arena.checkpoint();
+    let a = arena.alloc(layout(64, 8));
+    let b = arena.alloc(layout(64, 8));
+    // SAFETY (every realloc below): the block is live with the layout passed.
+    assert_eq!(unsafe { arena.realloc(b, layout(64, 8), 128) }, b);
+    assert_eq!(unsafe { arena.realloc(b, layout(128, 8), 64) }, b);
+    assert_eq!(unsafe { arena.realloc(a, layout(64, 8), 32) }, a);
+    let moved = unsafe { arena.realloc(a, layout(32, 8), 512) };
+    assert_ne!(moved, a, "b follows a in its line");
+    let expected = Reset::Rewound {
+        reclaimed: 32 + 32,
+        live: 8 + 64 + 512,
+        live_blocks: 3,
+    };
+    assert_eq!(arena.reset_to(cp), expected);
+    free(&mut arena, moved, layout(512, 8));
+    free(&mut arena, b, layout(64, 8));
+    free(&mut arena, pin, layout(8, 8));
+    let _ = arena.reset();
+
+    // A block that is not the newest growing in place into free lines takes bytes that were
+    // free, not bytes reclaimed: offsets p 0..64, q 64..832, c 832..840.
+    let p = arena.alloc(layout(64, 8));
+    let q = arena.alloc(layout(3 * LINE_BYTES, 8));
+    let _c = arena.alloc(layout(8, 8));
+    assert_eq!(q as usize - p as usize, 64);
+    free(&mut arena, q, layout(3 * LINE_BYTES, 8));
+    // SAFETY: `p` is live with this layout.
+    let grown = unsafe { arena.realloc(p, layout(64, 8), LINE_BYTES + 64) };
+    assert_eq!(grown, p, "grows where it is");
+    assert_eq!(arena.reset().reclaimed(), 3 * LINE_BYTES);
 }
 
 #[test]

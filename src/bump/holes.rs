@@ -64,7 +64,7 @@ impl<G: Region> Bump<G> {
         self.flush();
         let offset = self.fit(self.cursor, self.limit.min(max_end), size, align);
         if offset != NOWHERE {
-            self.run_start = offset;
+            self.start_run(offset);
             self.cursor = offset + size;
             return offset;
         }
@@ -164,7 +164,7 @@ impl<G: Region> Bump<G> {
                     let used_before = line_start(pristine.min(end)).saturating_sub(hole_start);
                     self.poison(hole_start, used_before);
                 }
-                self.run_start = offset;
+                self.start_run(offset);
                 self.cursor = offset + size;
                 self.limit = limit;
                 self.peak = self.peak.max(limit);
@@ -215,7 +215,9 @@ impl<G: Region> Bump<G> {
     /// are free: outside the current hole (which the cursor hands out next) and this invocation's
     /// host buffers, in lines below the peak that no other block uses. (Past the peak the block
     /// moves instead, to a hole below it if there is one: growing in place into never-used lines
-    /// raised the peak a little on every churn.) Raises the peak to the end of its last line.
+    /// raised the peak a little on every churn.) Raises the peak to the end of its last line,
+    /// and, when they are free, counts them as handed out (see `Bump::reclaimed`): the caller
+    /// counts them live next.
     pub(super) fn free_after(&mut self, offset: usize, old_end: usize, new_end: usize) -> bool {
         if old_end < self.host_end || (old_end < self.limit && new_end > self.cursor) {
             return false;
@@ -233,6 +235,9 @@ impl<G: Region> Bump<G> {
             return false;
         }
         self.peak = self.peak.max(line_start(to));
+        // Free bytes are handed out, not reclaimed ones reused: the count of bytes reclaimed
+        // must not go down when the block's words are counted.
+        self.jumped = self.jumped.wrapping_add(new_end - old_end);
         true
     }
 
@@ -252,7 +257,7 @@ impl<G: Region> Bump<G> {
             if !self.take_hole(from, from + 1, rest, MIN_ALIGN, usize::MAX, grow) {
                 return false;
             }
-            self.run_start = run_start;
+            self.start_run(run_start);
         }
         self.cursor = new_end;
         true

@@ -177,6 +177,7 @@ pub struct ArenaStats {
     pub refused: i64,
     /// The most `capacity` can reach.
     pub limit: i64,
+    pub bytes_reclaimed: i64,
 }
 
 pub fn engine() -> Engine {
@@ -554,7 +555,7 @@ impl Flare {
     /// The arena's counters, or `None` for a flare not built on flare-arena.
     pub fn arena_stats(&mut self) -> Option<ArenaStats> {
         let stat = self.stat.clone()?;
-        let mut v = [0i64; 9];
+        let mut v = [0i64; 10];
         for (i, slot) in v.iter_mut().enumerate() {
             *slot = stat.call(&mut self.store, i as i32).ok()?;
         }
@@ -568,6 +569,7 @@ impl Flare {
             failed: v[6],
             refused: v[7],
             limit: v[8],
+            bytes_reclaimed: v[9],
         })
     }
 }

@@ -4,13 +4,15 @@
 //!   hold the bytes written into them (canaries: an overlap, a reuse of a live line, or a host
 //!   buffer recycled before its invocation ended shows as lost bytes);
 //! - the arena's line counts are exact: `live_lines` is the number of lines the model's live blocks
-//!   overlap, `live_blocks` agrees, and every reset reports exactly the lines freed since its
-//!   checkpoint;
+//!   overlap, and `live_blocks` and `live_bytes` agree;
 //! - a request is refused only when no run of free lines (at or past the end of this invocation's
 //!   host buffers, within the arena's limit, none of someone else's pages) can hold it; and a
 //!   growable region grows only when no run within its current capacity can (a refusal changes
 //!   no block, and the capacity only where the growth stepped over someone else's pages);
-//! - resets report exactly what was freed since their checkpoint; stale and foreign checkpoints are
+//! - resets report exactly what was freed since their checkpoint, but for blocks given back at
+//!   the cursor (the model follows the cursor: the end of the block or host buffer last handed
+//!   out, or grown or shrunk at it, the start of one freed there, where a reset rewinds it), and
+//!   what is still live; stale and foreign checkpoints are
 //!   refused and change nothing; `failed`, `refused` and `resets` are exact; `peak` never falls;
 //! - over a fake linear memory, pages someone else grows it by (between any two steps, before the
 //!   first allocation or after) are never touched: they keep what was written into them, and no
@@ -230,6 +232,13 @@ struct HostBuffer {
     fill: u8,
 }
 
+/// The model's cursor and count of bytes reclaimed when a checkpoint was taken.
+#[derive(Clone, Copy, Debug)]
+struct Taken {
+    cursor: usize,
+    reclaimed: usize,
+}
+
 /// Counters the model predicts exactly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Expected {
@@ -243,8 +252,9 @@ pub struct Model<'m> {
     blocks: Vec<Block>,
     /// This invocation's host buffers (all unexpired).
     host: Vec<HostBuffer>,
-    /// Checkpoints of this invocation (valid).
-    checkpoints: Vec<Checkpoint>,
+    /// Checkpoints of this invocation (valid), with the cursor and `reclaimed` when they were
+    /// taken.
+    checkpoints: Vec<(Checkpoint, Taken)>,
     /// Checkpoints of earlier invocations: every reset to one must be refused.
     stale: Vec<Checkpoint>,
     /// The lines live blocks overlapped after the last change (merged runs).
@@ -255,6 +265,18 @@ pub struct Model<'m> {
     /// The arena's capacity at the last check.
     capacity: usize,
     misuse: Misuse,
+    /// Where the arena's cursor is (an offset from its base): a free of the block that ends there
+    /// gives its bytes back at once, and reclaims nothing.
+    cursor: usize,
+    /// The end of this invocation's last host buffer (an offset), 0 if none.
+    host_end: usize,
+    /// Bytes of this invocation's host buffers.
+    host_bytes: usize,
+    /// Bytes reclaimed since the arena was made: freed, but for those given back at the cursor,
+    /// and expired host buffers.
+    reclaimed: usize,
+    /// `reclaimed` when this invocation began.
+    reclaimed_at_invocation: usize,
     /// The fake linear memory under the arena, if it is over one: its maximum bounds what fits
     /// (as a host's memory limit would), and the interpreter grows it as someone else would.
     memory: Option<&'m FakeMemory>,
@@ -293,6 +315,11 @@ impl<'m> Model<'m> {
             peak: 0,
             capacity: 0,
             misuse,
+            cursor: 0,
+            host_end: 0,
+            host_bytes: 0,
+            reclaimed: 0,
+            reclaimed_at_invocation: 0,
             memory: None,
             foreign: Vec::new(),
             ops: Default::default(),
@@ -425,6 +452,10 @@ impl<'m> Model<'m> {
         );
         self.peak = stats.peak;
         assert_eq!(stats.live_blocks, self.blocks.len(), "{step}: live blocks");
+        assert_eq!(
+            stats.bytes_reclaimed, self.reclaimed as u64,
+            "{step}: bytes reclaimed"
+        );
         let counted = Expected {
             failed: stats.failed,
             refused: stats.refused,
@@ -520,15 +551,55 @@ impl<'m> Model<'m> {
         }
     }
 
-    /// A reset the model says is valid: what it reports live must be exact. This invocation's
-    /// host buffers stay (they expire only at the next invocation).
-    fn after_reset(&mut self, result: Reset, step: &str) {
+    /// A reset the model says is valid: what it reports reclaimed since `reclaimed_before` and
+    /// live must be exact. This invocation's host buffers stay (they expire only at the next
+    /// invocation).
+    fn after_reset(&mut self, result: Reset, reclaimed_before: usize, step: &str) {
         self.expected.resets += 1;
         let expected = Reset::Rewound {
+            reclaimed: self.reclaimed - reclaimed_before,
             live: self.live_bytes(),
             live_blocks: self.blocks.len(),
         };
-        assert_eq!(result, expected, "{step}: what a reset reports live");
+        assert_eq!(
+            result, expected,
+            "{step}: what a reset reports reclaimed and live"
+        );
+    }
+
+    /// What the model remembers of a checkpoint just taken.
+    fn taken(&self) -> Taken {
+        Taken {
+            cursor: self.cursor,
+            reclaimed: self.reclaimed,
+        }
+    }
+
+    /// A valid rewind to a checkpoint taken at `taken`: the cursor goes back to the first line
+    /// at or after it (and after this invocation's host buffers), unless it is there already.
+    fn rewind(&mut self, arena: &mut impl Subject, taken: Taken) {
+        if self.cursor != taken.cursor {
+            let lines = arena.stats().capacity / LINE_BYTES;
+            let line = taken.cursor.max(self.host_end).div_ceil(LINE_BYTES);
+            self.cursor = line.min(lines) * LINE_BYTES;
+        }
+    }
+
+    /// A block of `size` bytes was just placed at `ptr`: the cursor is at its end.
+    fn placed(&mut self, arena: &mut impl Subject, ptr: *mut u8, size: usize) {
+        let base = base_of(arena).expect("a region that placed a block has a base");
+        self.cursor = ptr as usize - base + rounded(size).unwrap();
+    }
+
+    /// The block `b` is freed: given back at the cursor if it ends there, else reclaimed.
+    fn freed(&mut self, arena: &mut impl Subject, b: Block) {
+        let base = base_of(arena).expect("a region with a block has a base");
+        let (start, size) = (b.ptr as usize - base, rounded(b.layout.size()).unwrap());
+        if start + size == self.cursor {
+            self.cursor = start;
+        } else {
+            self.reclaimed += size;
+        }
     }
 
     /// A request the arena answered with `ok`: checks it against what the model says fits, before
@@ -714,6 +785,7 @@ fn step<S: Subject>(
             // SAFETY: `b` is a live block of this arena with this layout, removed from the model so
             // it is freed once.
             unsafe { arena.dealloc(b.ptr, b.layout) };
+            model.freed(arena, b);
             model.sync_lines(arena);
             "dealloc"
         }
@@ -745,15 +817,17 @@ fn step<S: Subject>(
         }
         76..=80 => {
             let cp = arena.checkpoint();
-            model.checkpoints.push(cp);
+            let taken = model.taken();
+            model.checkpoints.push((cp, taken));
             let excess = model.checkpoints.len().saturating_sub(16);
             model.checkpoints.drain(..excess);
             "checkpoint"
         }
         81..=85 if !model.checkpoints.is_empty() => {
-            let cp = model.checkpoints[rng.below(model.checkpoints.len() as u64) as usize];
+            let (cp, taken) = model.checkpoints[rng.below(model.checkpoints.len() as u64) as usize];
             let result = arena.reset_to(cp);
-            model.after_reset(result, at);
+            model.rewind(arena, taken);
+            model.after_reset(result, taken.reclaimed, at);
             "reset_to"
         }
         86..=87 if model.misuse != Misuse::Skip => {
@@ -764,7 +838,9 @@ fn step<S: Subject>(
             let inner_budget = rng.below(40).min(*budget);
             *budget -= inner_budget;
             let mut inner = inner_budget;
+            let taken = model.taken();
             arena.scope(&mut |arena| run_ops(arena, model, rng, depth + 1, &mut inner));
+            model.rewind(arena, taken);
             // The scope's own reset when it ended: a rewind to where it began (its checkpoint is
             // of this invocation: invocations start only at depth 0).
             model.expected.resets += 1;
@@ -772,9 +848,12 @@ fn step<S: Subject>(
         }
         93..=96 if depth == 0 => {
             let result = arena.reset();
-            model.after_reset(result, at);
+            model.reclaimed += core::mem::take(&mut model.host_bytes);
+            let since = core::mem::replace(&mut model.reclaimed_at_invocation, model.reclaimed);
+            model.after_reset(result, since, at);
+            (model.cursor, model.host_end) = (0, 0);
             model.host.clear();
-            let closed = model.checkpoints.drain(..);
+            let closed = model.checkpoints.drain(..).map(|(cp, _)| cp);
             model.stale.extend(closed);
             let excess = model.stale.len().saturating_sub(16);
             model.stale.drain(..excess);
@@ -819,6 +898,7 @@ fn alloc(arena: &mut impl Subject, model: &mut Model, rng: &mut impl Choices, at
         step,
     );
     if !ptr.is_null() {
+        model.placed(arena, ptr, layout.size());
         let value = rng.next() as u8;
         fill(ptr, layout.size(), value);
         model.blocks.push(Block {
@@ -859,6 +939,9 @@ fn host_alloc(arena: &mut impl Subject, model: &mut Model, rng: &mut impl Choice
         let ptr = arena
             .resolve(handle, checked)
             .expect("a fresh host buffer resolves");
+        model.placed(arena, ptr, len);
+        model.host_end = model.cursor;
+        model.host_bytes += rounded(len).unwrap();
         fill(ptr, checked, value);
         model.host.push(HostBuffer {
             handle,
@@ -939,6 +1022,20 @@ fn realloc(
     );
     if new.is_null() {
         return false; // the old block must be intact: `check` verifies it
+    }
+    let base = base_of(arena).expect("a region with a block has a base");
+    let (old, new_rounded) = (
+        rounded(b.layout.size()).unwrap(),
+        rounded(new_size).unwrap(),
+    );
+    if new != b.ptr {
+        // Moved: the old block is reclaimed, and the new one was placed at the cursor.
+        model.reclaimed += old;
+        model.placed(arena, new, new_size);
+    } else if b.ptr as usize - base + old == model.cursor {
+        model.placed(arena, new, new_size); // grown or shrunk at the cursor
+    } else {
+        model.reclaimed += old.saturating_sub(new_rounded); // a shrunk tail
     }
     let kept = b.layout.size().min(new_size);
     // SAFETY: the new block holds at least `new_size >= kept` bytes, the first `kept` copied from

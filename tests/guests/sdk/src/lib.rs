@@ -209,7 +209,7 @@ pub fn ws_send(data: &[u8]) -> bool {
 
 /// Arena counters for the host (not a handler: it does not reset). -1 on baseline builds.
 /// 0 capacity, 1 peak, 2 live blocks, 3 live lines, 4 lines recycled, 5 resets, 6 failed,
-/// 7 refused, 8 limit.
+/// 7 refused, 8 limit, 9 bytes reclaimed.
 #[cfg(feature = "stats")]
 #[unsafe(no_mangle)]
 pub extern "C" fn flare_stat(which: i32) -> i64 {
@@ -226,6 +226,7 @@ pub extern "C" fn flare_stat(which: i32) -> i64 {
             s.failed as i64,
             s.refused as i64,
             s.limit as i64,
+            s.bytes_reclaimed as i64,
         ];
         return values.get(which as usize).copied().unwrap_or(-1);
     }
