@@ -111,7 +111,7 @@ pub(crate) struct Bump<G: Region> {
     /// Blocks allocated and not freed.
     live_blocks: usize,
     /// With `run_start`, the table's live bytes and `host_bytes`, the bytes reclaimed in this
-    /// invocation (see [`Bump::reclaimed`]); moved wherever a run starts elsewhere (the lines
+    /// invocation (see [`Bump::reclaimed`]); moved wherever a run starts elsewhere (the bytes
     /// in between neither died nor were handed out), and where a block grows into free lines.
     jumped: usize,
     /// Bytes of this invocation's host buffers: reclaimed when it ends.

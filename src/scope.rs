@@ -77,11 +77,11 @@ pub enum Reset {
         /// began): the blocks freed since (each rounded up to a multiple of 8), the tails of
         /// blocks shrunk since, and, for `reset`, the ending invocation's host buffers. A block
         /// freed (or shrunk) while it ended at the cursor (the newest block), which gives its
-        /// bytes back to the cursor at once as in any bump allocator, is not counted. So for a scope that frees
-        /// all it allocates this is how far its allocations had taken the cursor (0.1's
-        /// `Reclaimed { bytes }`), and blocks freed since that were allocated before the
-        /// checkpoint count too. (Kept without a cost on the allocation and free fast paths:
-        /// the core works it out from where runs start and the table's live bytes.)
+        /// bytes back to the cursor at once as in any bump allocator, is not counted. So for a
+        /// scope that frees all it allocates this is how far its allocations had taken the
+        /// cursor (0.1's `Reclaimed { bytes }`); blocks allocated before the checkpoint and
+        /// freed since count too. (It costs the allocation and free fast paths nothing: the
+        /// core works it out from where runs start and the table's live bytes.)
         reclaimed: usize,
         /// Bytes of the blocks still live in the whole arena (each rounded up to a multiple of
         /// 8; host buffers are not blocks). The memory they keep is the lines they overlap:
