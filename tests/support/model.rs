@@ -10,10 +10,11 @@
 //!   growable region grows only when no run within its current capacity can (a refusal changes
 //!   no block, and the capacity only where the growth stepped over someone else's pages);
 //! - resets report exactly what was freed since their checkpoint, but for blocks given back at
-//!   the cursor (the model follows the cursor: the end of the block or host buffer last handed
-//!   out, or grown or shrunk at it, the start of one freed there, where a reset rewinds it), and
-//!   what is still live; stale and foreign checkpoints are
-//!   refused and change nothing; `failed`, `refused` and `resets` are exact; `peak` never falls;
+//!   the cursor, and what is still live, and `Stats::bytes_reclaimed` is exact after every step
+//!   (the model follows the cursor: the end of the block or host buffer last handed out, or grown
+//!   or shrunk at it, the start of one freed there, where a reset rewinds it); stale and foreign
+//!   checkpoints are refused and change nothing; `failed`, `refused` and `resets` are exact;
+//!   `peak` never falls;
 //! - over a fake linear memory, pages someone else grows it by (between any two steps, before the
 //!   first allocation or after) are never touched: they keep what was written into them, and no
 //!   block or host buffer overlaps them.
